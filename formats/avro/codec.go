@@ -1,0 +1,59 @@
+package avro
+
+import (
+	"fmt"
+	"reflect"
+
+	"github.com/hamba/avro/v2"
+
+	"github.com/tagseal/tagseal/internal/fmterr"
+)
+
+var (
+	// ErrEncode is returned when a Go value does not fit the schema.
+	ErrEncode = fmterr.ErrEncode
+	// ErrDecode is returned when plaintext Avro cannot be decoded into the target.
+	ErrDecode = fmterr.ErrDecode
+)
+
+// api matches the configuration Confluent's avrov2 serde uses.
+var api = avro.Config{}.Freeze()
+
+// Encode encodes v (a struct, pointer to struct, or map[string]any) with the
+// plan's schema, appending to nothing. hamba/avro error text names types and
+// fields, never values.
+func (p *Plan) Encode(v any) ([]byte, error) {
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && !rv.IsNil() && rv.Elem().Kind() != reflect.Struct {
+		v = rv.Elem().Interface()
+	}
+	b, err := api.Marshal(p.schema, v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrEncode, err)
+	}
+	return b, nil
+}
+
+// Decode decodes plaintext Avro into target (a non-nil pointer), or into a
+// fresh map[string]any (any for non-record schemas) when target is nil. With
+// a reader plan, the writer's data is resolved to the reader's schema.
+func (p *Plan) Decode(data []byte, reader *Plan, target any) (any, error) {
+	schema := p.schema
+	if reader != nil && reader.schema.CacheFingerprint() != p.schema.CacheFingerprint() {
+		resolved, err := avro.NewSchemaCompatibility().Resolve(reader.schema, p.schema)
+		if err != nil {
+			return nil, fmt.Errorf("%w: reader schema: %v", ErrDecode, err)
+		}
+		schema = resolved
+	}
+	if target == nil {
+		var v any
+		if err := api.Unmarshal(schema, data, &v); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrDecode, err)
+		}
+		return v, nil
+	}
+	if err := api.Unmarshal(schema, data, target); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrDecode, err)
+	}
+	return target, nil
+}

@@ -1,0 +1,50 @@
+package serde
+
+import (
+	"time"
+
+	cserde "github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/serde"
+)
+
+// SerializerConfig configures a Serializer. It embeds Confluent's config, so
+// AutoRegisterSchemas, UseSchemaID, UseLatestVersion, UseLatestWithMetadata,
+// NormalizeSchemas, RuleConfig and SubjectNameStrategyType mean what they
+// mean there.
+type SerializerConfig struct {
+	cserde.SerializerConfig
+	Options
+}
+
+// DeserializerConfig configures a Deserializer; it embeds Confluent's config.
+type DeserializerConfig struct {
+	cserde.DeserializerConfig
+	Options
+}
+
+// Options are tagseal's additions, shared by both directions. The zero value
+// is ready to use.
+type Options struct {
+	// SubjectNameStrategy, when set, overrides SubjectNameStrategyType.
+	SubjectNameStrategy cserde.SubjectNameStrategyFunc
+	// SchemaIDSerializer frames the schema id (serializer only). Default:
+	// Confluent's PrefixSchemaIDSerializer; cserde.HeaderSchemaIDSerializer
+	// puts the GUID in a header instead.
+	SchemaIDSerializer cserde.SchemaIDSerializerFunc
+	// DEKCacheTTL is how long an unwrapped DEK is used before it is fetched
+	// and unwrapped again. Zero keeps DEKs for the life of the serde. When a
+	// refresh fails (registry or KMS down) the cached DEK stays in use.
+	DEKCacheTTL time.Duration
+	// Clock returns the current time; it decides DEK expiry. Default time.Now.
+	Clock func() time.Time
+}
+
+// NewSerializerConfig returns Confluent's serializer defaults
+// (AutoRegisterSchemas on, UseSchemaID -1).
+func NewSerializerConfig() *SerializerConfig {
+	return &SerializerConfig{SerializerConfig: *cserde.NewSerializerConfig()}
+}
+
+// NewDeserializerConfig returns Confluent's deserializer defaults.
+func NewDeserializerConfig() *DeserializerConfig {
+	return &DeserializerConfig{DeserializerConfig: *cserde.NewDeserializerConfig()}
+}

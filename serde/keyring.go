@@ -1,0 +1,552 @@
+package serde
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/rest"
+	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/rules/encryption/deks"
+	"github.com/tink-crypto/tink-go/v2/aead"
+	"github.com/tink-crypto/tink-go/v2/core/registry"
+	"github.com/tink-crypto/tink-go/v2/daead"
+	tinkpb "github.com/tink-crypto/tink-go/v2/proto/tink_go_proto"
+	"github.com/tink-crypto/tink-go/v2/tink"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/tagseal/tagseal/kms"
+	"github.com/tagseal/tagseal/tags"
+)
+
+// Rule parameters and DEK algorithms, as Confluent names them.
+const (
+	ParamKEKName            = "encrypt.kek.name"
+	ParamKMSType            = "encrypt.kms.type"
+	ParamKMSKeyID           = "encrypt.kms.key.id"
+	ParamDEKAlgorithm       = "encrypt.dek.algorithm"
+	ParamDEKExpiryDays      = "encrypt.dek.expiry.days"
+	ParamAlternateKMSKeyIDs = "encrypt.alternate.kms.key.ids"
+
+	AES128GCM = "AES128_GCM"
+	AES256GCM = "AES256_GCM"
+	AES256SIV = "AES256_SIV"
+)
+
+const millisPerDay = 24 * 60 * 60 * 1000
+
+// ruleKeys is an ENCRYPT rule's key parameters, parsed once per plan.
+type ruleKeys struct {
+	kekName, kmsType, kmsKeyID string
+	algorithm                  string
+	expiryDays                 int
+	template                   *tinkpb.KeyTemplate
+	err                        error // invalid parameters: reported when the rule is used
+}
+
+func parseRuleKeys(r *tags.Rule) *ruleKeys {
+	rk := &ruleKeys{algorithm: AES256GCM}
+	rk.kekName, _ = r.Param(ParamKEKName)
+	rk.kmsType, _ = r.Param(ParamKMSType)
+	rk.kmsKeyID, _ = r.Param(ParamKMSKeyID)
+	if a, ok := r.Param(ParamDEKAlgorithm); ok && a != "" {
+		rk.algorithm = a
+	}
+	switch rk.algorithm {
+	case AES128GCM:
+		rk.template = aead.AES128GCMKeyTemplate()
+	case AES256GCM:
+		rk.template = aead.AES256GCMKeyTemplate()
+	case AES256SIV:
+		rk.template = daead.AESSIVKeyTemplate()
+	default:
+		rk.err = fmt.Errorf("%w: unknown %s %q", ErrInvalidRule, ParamDEKAlgorithm, rk.algorithm)
+	}
+	if d, ok := r.Param(ParamDEKExpiryDays); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 0 {
+			rk.err = fmt.Errorf("%w: invalid %s %q", ErrInvalidRule, ParamDEKExpiryDays, d)
+		}
+		rk.expiryDays = n
+	}
+	if rk.kekName == "" {
+		rk.err = fmt.Errorf("%w: missing %s", ErrInvalidRule, ParamKEKName)
+	}
+	return rk
+}
+
+// rotated reports whether DEKs expire, which also means ciphertexts carry
+// the 5-byte version prefix.
+func (rk *ruleKeys) rotated() bool { return rk.expiryDays > 0 }
+
+// dekCipher is a DEK's Tink primitive, built once per DEK.
+type dekCipher struct {
+	aead  tink.AEAD
+	daead tink.DeterministicAEAD
+}
+
+func newDEKCipher(typeURL string, keyMaterial []byte) (*dekCipher, error) {
+	p, err := registry.Primitive(typeURL, keyMaterial)
+	if err != nil {
+		return nil, err
+	}
+	switch p := p.(type) {
+	case tink.DeterministicAEAD:
+		return &dekCipher{daead: p}, nil
+	case tink.AEAD:
+		return &dekCipher{aead: p}, nil
+	}
+	return nil, fmt.Errorf("unexpected primitive %T", p)
+}
+
+func (c *dekCipher) encrypt(plaintext []byte) ([]byte, error) {
+	if c.daead != nil {
+		return c.daead.EncryptDeterministically(plaintext, nil)
+	}
+	return c.aead.Encrypt(plaintext, nil)
+}
+
+func (c *dekCipher) decrypt(ciphertext []byte) ([]byte, error) {
+	if c.daead != nil {
+		return c.daead.DecryptDeterministically(ciphertext, nil)
+	}
+	return c.aead.Decrypt(ciphertext, nil)
+}
+
+type dekEntry struct {
+	version int
+	ts      int64 // registry creation time, ms
+	cipher  *dekCipher
+	loaded  time.Time
+}
+
+type kekKey struct {
+	name string
+	read bool
+}
+
+type dekKey struct {
+	kek, subject, algorithm string
+	version                 int // 0: the unversioned lookup (GetDek)
+}
+
+type writeKey struct {
+	kek, subject, algorithm string
+	rotated                 bool
+}
+
+// keyring owns KEK and DEK lifecycles: registry lookups, creation, KMS
+// wrapping, and a cache of built primitives. After warm-up the hot path
+// reads two maps under a read lock and makes no registry or KMS call.
+type keyring struct {
+	client deks.Client
+	kms    *kms.Registry
+	config map[string]string
+	now    func() time.Time
+	ttl    time.Duration
+	flight singleflight.Group
+
+	mu    sync.RWMutex
+	keks  map[kekKey]*deks.Kek
+	read  map[dekKey]*dekEntry
+	write map[writeKey]*dekEntry
+}
+
+func newKeyring(client deks.Client, config map[string]string, opts Options) *keyring {
+	now := opts.Clock
+	if now == nil {
+		now = time.Now
+	}
+	return &keyring{
+		client: client,
+		kms:    kms.NewRegistry(),
+		config: config,
+		now:    now,
+		ttl:    opts.DEKCacheTTL,
+		keks:   map[kekKey]*deks.Kek{},
+		read:   map[dekKey]*dekEntry{},
+		write:  map[writeKey]*dekEntry{},
+	}
+}
+
+func (k *keyring) fresh(e *dekEntry) bool {
+	return k.ttl <= 0 || k.now().Sub(e.loaded) < k.ttl
+}
+
+func (k *keyring) expired(rk *ruleKeys, e *dekEntry) bool {
+	return rk.rotated() && (k.now().UnixMilli()-e.ts)/millisPerDay >= int64(rk.expiryDays)
+}
+
+// writeDEK returns the DEK new ciphertexts use: version 1, or with rotation
+// the latest version, replaced by a new one when it is older than the
+// rule's expiry. A failed refresh keeps the cached DEK in service.
+func (k *keyring) writeDEK(rk *ruleKeys, subject string) (*dekEntry, error) {
+	key := writeKey{rk.kekName, subject, rk.algorithm, rk.rotated()}
+	k.mu.RLock()
+	cached := k.write[key]
+	k.mu.RUnlock()
+	if cached != nil && k.fresh(cached) && !k.expired(rk, cached) {
+		return cached, nil
+	}
+	v, err, _ := k.flight.Do(fmt.Sprintf("w\x00%s\x00%s\x00%s\x00%t", key.kek, key.subject, key.algorithm, key.rotated), func() (any, error) {
+		e, err := k.loadWriteDEK(rk, subject)
+		if err != nil {
+			return nil, err
+		}
+		k.mu.Lock()
+		k.write[key] = e
+		k.mu.Unlock()
+		return e, nil
+	})
+	if err != nil {
+		if cached != nil {
+			slog.Warn("tagseal: DEK refresh failed, keeping cached DEK", "kek", rk.kekName, "subject", subject, "error", err)
+			return cached, nil
+		}
+		return nil, err
+	}
+	return v.(*dekEntry), nil
+}
+
+func (k *keyring) loadWriteDEK(rk *ruleKeys, subject string) (*dekEntry, error) {
+	kek, err := k.kek(rk, false)
+	if err != nil {
+		return nil, err
+	}
+	var dek deks.Dek
+	if rk.rotated() {
+		dek, err = k.client.GetDekVersion(rk.kekName, subject, -1, rk.algorithm, false)
+	} else {
+		dek, err = k.client.GetDek(rk.kekName, subject, rk.algorithm, false)
+	}
+	found := err == nil
+	if err != nil && !isRestCode(err, 404) {
+		return nil, fmt.Errorf("%w: get DEK: %v", ErrRegistry, err)
+	}
+	expired := found && rk.rotated() && (k.now().UnixMilli()-dek.Ts)/millisPerDay >= int64(rk.expiryDays)
+	if found && !expired {
+		return k.entryFor(kek, &dek, nil)
+	}
+	version := 1
+	if expired {
+		version = dek.Version + 1
+	}
+	created, raw, err := k.createDEK(kek, rk, subject, version)
+	if err != nil {
+		if !found {
+			return nil, err
+		}
+		slog.Warn("tagseal: cannot create new DEK version, using the existing one", "kek", rk.kekName, "subject", subject, "version", version, "error", err)
+		return k.entryFor(kek, &dek, nil)
+	}
+	return k.entryFor(kek, created, raw)
+}
+
+// createDEK generates a DEK, wraps it with the KEK (unless the KEK is
+// shared, where the registry generates it) and registers it. It returns the
+// raw key material when it generated it, to spare an unwrap.
+func (k *keyring) createDEK(kek *deks.Kek, rk *ruleKeys, subject string, version int) (*deks.Dek, []byte, error) {
+	var raw []byte
+	var wrapped string
+	if !kek.Shared {
+		kd, err := registry.NewKeyData(rk.template)
+		if err != nil {
+			return nil, nil, err
+		}
+		raw = kd.GetValue()
+		edek, err := k.kekAEAD(kek).Encrypt(raw, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		wrapped = base64.StdEncoding.EncodeToString(edek)
+	}
+	dek, err := k.client.RegisterDekVersion(rk.kekName, subject, version, rk.algorithm, wrapped)
+	if err == nil {
+		return &dek, raw, nil
+	}
+	if !isRestCode(err, 409) {
+		return nil, nil, fmt.Errorf("%w: register DEK: %v", ErrRegistry, err)
+	}
+	// Another producer won the race: use its DEK.
+	dek, err = k.client.GetDekVersion(rk.kekName, subject, version, rk.algorithm, false)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: get DEK after conflict: %v", ErrRegistry, err)
+	}
+	return &dek, nil, nil
+}
+
+// readDEK returns the DEK for a ciphertext: the version from its prefix, or
+// the unversioned DEK when the rule does not rotate.
+func (k *keyring) readDEK(rk *ruleKeys, subject string, version int) (*dekEntry, error) {
+	key := dekKey{rk.kekName, subject, rk.algorithm, version}
+	k.mu.RLock()
+	cached := k.read[key]
+	k.mu.RUnlock()
+	if cached != nil && k.fresh(cached) {
+		return cached, nil
+	}
+	v, err, _ := k.flight.Do(fmt.Sprintf("r\x00%s\x00%s\x00%s\x00%d", key.kek, key.subject, key.algorithm, version), func() (any, error) {
+		e, err := k.loadReadDEK(rk, subject, version)
+		if err != nil {
+			return nil, err
+		}
+		k.mu.Lock()
+		k.read[key] = e
+		k.mu.Unlock()
+		return e, nil
+	})
+	if err != nil {
+		if cached != nil {
+			slog.Warn("tagseal: DEK refresh failed, keeping cached DEK", "kek", rk.kekName, "subject", subject, "error", err)
+			return cached, nil
+		}
+		return nil, err
+	}
+	return v.(*dekEntry), nil
+}
+
+func (k *keyring) loadReadDEK(rk *ruleKeys, subject string, version int) (*dekEntry, error) {
+	kek, err := k.kek(rk, true)
+	if err != nil {
+		return nil, err
+	}
+	var dek deks.Dek
+	if version > 0 {
+		dek, err = k.client.GetDekVersion(rk.kekName, subject, version, rk.algorithm, true)
+	} else {
+		dek, err = k.client.GetDek(rk.kekName, subject, rk.algorithm, true)
+	}
+	if err != nil {
+		if isRestCode(err, 404) {
+			return nil, fmt.Errorf("%w: KEK %q, subject %q, %s, version %d", ErrDEKNotFound, rk.kekName, subject, rk.algorithm, max(version, 1))
+		}
+		return nil, fmt.Errorf("%w: get DEK: %v", ErrRegistry, err)
+	}
+	return k.entryFor(kek, &dek, nil)
+}
+
+// entryFor builds the primitive for a DEK, unwrapping its key material with
+// the KEK unless raw material is at hand (new or shared-KEK DEKs).
+func (k *keyring) entryFor(kek *deks.Kek, dek *deks.Dek, raw []byte) (*dekEntry, error) {
+	if raw == nil {
+		var err error
+		raw, err = k.client.GetDekKeyMaterialBytes(dek)
+		if err != nil {
+			return nil, fmt.Errorf("%w: DEK key material: %v", ErrRegistry, err)
+		}
+	}
+	if raw == nil {
+		edek, err := k.client.GetDekEncryptedKeyMaterialBytes(dek)
+		if err != nil || edek == nil {
+			return nil, fmt.Errorf("%w: DEK has no key material", ErrRegistry)
+		}
+		raw, err = k.kekAEAD(kek).Decrypt(edek, nil)
+		if err != nil {
+			return nil, err
+		}
+	}
+	var typeURL string
+	switch dek.Algorithm {
+	case AES128GCM, AES256GCM, "":
+		typeURL = aead.AES256GCMKeyTemplate().TypeUrl
+	case AES256SIV:
+		typeURL = daead.AESSIVKeyTemplate().TypeUrl
+	default:
+		return nil, fmt.Errorf("%w: DEK algorithm %q", ErrInvalidRule, dek.Algorithm)
+	}
+	c, err := newDEKCipher(typeURL, raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: DEK key material does not parse: %v", ErrDEKUnwrapFailed, err)
+	}
+	return &dekEntry{version: max(dek.Version, 1), ts: dek.Ts, cipher: c, loaded: k.now()}, nil
+}
+
+// kek returns the rule's KEK. A write registers it when the rule names a
+// KMS type and key id; a read only looks it up (deleted KEKs included, so
+// old data stays readable).
+func (k *keyring) kek(rk *ruleKeys, read bool) (*deks.Kek, error) {
+	key := kekKey{rk.kekName, read}
+	k.mu.RLock()
+	cached := k.keks[key]
+	k.mu.RUnlock()
+	if cached != nil {
+		return cached, k.checkKEK(rk, cached)
+	}
+	v, err, _ := k.flight.Do(fmt.Sprintf("k\x00%s\x00%t", rk.kekName, read), func() (any, error) {
+		kek, err := k.loadKEK(rk, read)
+		if err != nil {
+			return nil, err
+		}
+		k.mu.Lock()
+		k.keks[key] = kek
+		k.mu.Unlock()
+		return kek, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	kek := v.(*deks.Kek)
+	return kek, k.checkKEK(rk, kek)
+}
+
+func (k *keyring) loadKEK(rk *ruleKeys, read bool) (*deks.Kek, error) {
+	kek, err := k.client.GetKek(rk.kekName, read)
+	if err == nil {
+		return &kek, nil
+	}
+	if !isRestCode(err, 404) {
+		return nil, fmt.Errorf("%w: get KEK: %v", ErrRegistry, err)
+	}
+	if read {
+		return nil, fmt.Errorf("%w: %q", ErrKEKNotFound, rk.kekName)
+	}
+	if rk.kmsType == "" || rk.kmsKeyID == "" {
+		return nil, fmt.Errorf("%w: %q, and the rule lacks %s/%s to create it", ErrKEKNotFound, rk.kekName, ParamKMSType, ParamKMSKeyID)
+	}
+	kek, err = k.client.RegisterKek(rk.kekName, rk.kmsType, rk.kmsKeyID, nil, "", false)
+	if err == nil {
+		return &kek, nil
+	}
+	if !isRestCode(err, 409) {
+		return nil, fmt.Errorf("%w: register KEK: %v", ErrRegistry, err)
+	}
+	kek, err = k.client.GetKek(rk.kekName, false)
+	if err != nil {
+		return nil, fmt.Errorf("%w: get KEK after conflict: %v", ErrRegistry, err)
+	}
+	return &kek, nil
+}
+
+func (k *keyring) checkKEK(rk *ruleKeys, kek *deks.Kek) error {
+	if rk.kmsType != "" && rk.kmsType != kek.KmsType {
+		return fmt.Errorf("%w: KEK %q has kms type %q, rule says %q", ErrInvalidRule, kek.Name, kek.KmsType, rk.kmsType)
+	}
+	if rk.kmsKeyID != "" && rk.kmsKeyID != kek.KmsKeyID {
+		return fmt.Errorf("%w: KEK %q has kms key id %q, rule says %q", ErrInvalidRule, kek.Name, kek.KmsKeyID, rk.kmsKeyID)
+	}
+	return nil
+}
+
+// kekAEAD wraps and unwraps DEKs with the KEK's key, trying the alternate
+// key ids (KEK kmsProps, else rule config) in order.
+func (k *keyring) kekAEAD(kek *deks.Kek) tink.AEAD {
+	ids := []string{kek.KmsKeyID}
+	alt, ok := kek.KmsProps[ParamAlternateKMSKeyIDs]
+	if !ok {
+		alt = k.config[ParamAlternateKMSKeyIDs]
+	}
+	for _, id := range strings.Split(alt, ",") {
+		if id = strings.TrimSpace(id); id != "" {
+			ids = append(ids, id)
+		}
+	}
+	return &kekWrapper{kms: k.kms, config: k.config, kmsType: kek.KmsType, ids: ids}
+}
+
+type kekWrapper struct {
+	kms     *kms.Registry
+	config  map[string]string
+	kmsType string
+	ids     []string
+}
+
+func (w *kekWrapper) Encrypt(plaintext, ad []byte) ([]byte, error) {
+	var errs []error
+	for _, id := range w.ids {
+		a, err := w.kms.AEAD(kms.KeyURI(w.kmsType, id), w.config)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		ct, err := a.Encrypt(plaintext, ad)
+		if err == nil {
+			return ct, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, fmt.Errorf("%w: wrap DEK: %w", ErrKMSUnavailable, errors.Join(errs...))
+}
+
+func (w *kekWrapper) Decrypt(ciphertext, ad []byte) ([]byte, error) {
+	var errs []error
+	reached := false
+	for _, id := range w.ids {
+		a, err := w.kms.AEAD(kms.KeyURI(w.kmsType, id), w.config)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		reached = true
+		pt, err := a.Decrypt(ciphertext, ad)
+		if err == nil {
+			return pt, nil
+		}
+		errs = append(errs, err)
+	}
+	if !reached {
+		return nil, fmt.Errorf("%w: unwrap DEK: %w", ErrKMSUnavailable, errors.Join(errs...))
+	}
+	return nil, fmt.Errorf("%w: %w", ErrDEKUnwrapFailed, errors.Join(errs...))
+}
+
+func isRestCode(err error, code int) bool {
+	var re *rest.Error
+	return errors.As(err, &re) && strings.HasPrefix(strconv.Itoa(re.Code), strconv.Itoa(code))
+}
+
+// encryptValue encrypts one value under the rule's current DEK and appends
+// the stored form to dst: raw for bytes, padded base64 for strings, with
+// the 0x00+version prefix when the rule rotates DEKs.
+func (k *keyring) encryptValue(rk *ruleKeys, subject string, asString bool, plaintext, dst []byte) ([]byte, error) {
+	e, err := k.writeDEK(rk, subject)
+	if err != nil {
+		return nil, err
+	}
+	ct, err := e.cipher.encrypt(plaintext)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidRule, err)
+	}
+	if rk.rotated() {
+		var prefix [5]byte
+		binary.BigEndian.PutUint32(prefix[1:], uint32(e.version))
+		ct = append(prefix[:], ct...)
+	}
+	if asString {
+		return base64.StdEncoding.AppendEncode(dst, ct), nil
+	}
+	return append(dst, ct...), nil
+}
+
+// decryptValue reverses encryptValue.
+func (k *keyring) decryptValue(rk *ruleKeys, subject string, asString bool, stored, dst []byte) ([]byte, error) {
+	ct := stored
+	if asString {
+		var err error
+		ct, err = base64.StdEncoding.AppendDecode(nil, stored)
+		if err != nil {
+			return nil, fmt.Errorf("%w: not base64", ErrInvalidCiphertext)
+		}
+	}
+	version := 0
+	if rk.rotated() {
+		if len(ct) < 5 || ct[0] != 0 {
+			return nil, fmt.Errorf("%w: missing DEK version prefix", ErrInvalidCiphertext)
+		}
+		version = int(binary.BigEndian.Uint32(ct[1:5]))
+		ct = ct[5:]
+	}
+	e, err := k.readDEK(rk, subject, version)
+	if err != nil {
+		return nil, err
+	}
+	pt, err := e.cipher.decrypt(ct)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrDecryptionFailed, err)
+	}
+	return append(dst, pt...), nil
+}

@@ -1,0 +1,175 @@
+package serde
+
+import (
+	"fmt"
+	"reflect"
+	"strconv"
+	"sync"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry"
+	cserde "github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/serde"
+
+	"github.com/tagseal/tagseal/formats/avro"
+)
+
+// Serializer encodes values with the schema it resolves in the Schema
+// Registry and encrypts every tagged field on the way. It satisfies
+// confluent-kafka-go's serde.Serializer and is safe for concurrent use.
+type Serializer struct {
+	*core
+	conf      *SerializerConfig
+	frameWith cserde.SchemaIDSerializerFunc
+	schemas   sync.Map // reflect.Type → schema text, for auto-registration
+}
+
+var _ cserde.Serializer = (*Serializer)(nil)
+
+// NewSerializer returns a Serializer for keys (cserde.KeySerde) or values
+// (cserde.ValueSerde). A nil conf means NewSerializerConfig().
+func NewSerializer(client schemaregistry.Client, serdeType cserde.Type, conf *SerializerConfig) (*Serializer, error) {
+	if conf == nil {
+		conf = NewSerializerConfig()
+	}
+	s := &Serializer{conf: conf, frameWith: conf.SchemaIDSerializer}
+	s.core = &core{}
+	if err := s.core.init(client, serdeType, conf.RuleConfig, conf.SubjectNameStrategyType, conf.SubjectNameStrategyConfig, conf.Options); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// ConfigureSerializer re-initialises the serializer with a Confluent config,
+// keeping tagseal's Options. It exists to satisfy cserde.Serializer.
+func (s *Serializer) ConfigureSerializer(client schemaregistry.Client, serdeType cserde.Type, conf *cserde.SerializerConfig) error {
+	c := &SerializerConfig{SerializerConfig: *conf, Options: s.conf.Options}
+	n, err := NewSerializer(client, serdeType, c)
+	if err != nil {
+		return err
+	}
+	s.core, s.conf, s.frameWith = n.core, n.conf, n.frameWith
+	return nil
+}
+
+// Serialize encodes msg for topic; tagged fields leave encrypted. A nil msg
+// yields a nil payload (a Kafka tombstone).
+func (s *Serializer) Serialize(topic string, msg any) ([]byte, error) {
+	_, b, err := s.SerializeWithHeaders(topic, msg)
+	return b, err
+}
+
+// SerializeWithHeaders is Serialize for a configured SchemaIDSerializer that
+// carries the schema GUID in a header.
+func (s *Serializer) SerializeWithHeaders(topic string, msg any) ([]kafka.Header, []byte, error) {
+	if msg == nil {
+		return nil, nil, nil
+	}
+	meta, subject, err := s.resolve(topic, msg)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := s.plan(planKey{writer: strconv.Itoa(meta.ID) + "/" + meta.GUID}, meta.ID, &meta.SchemaInfo, &meta.SchemaInfo)
+	if err != nil {
+		return nil, nil, err
+	}
+	encoded, err := p.plan.encode(msg)
+	if err != nil {
+		return nil, nil, err
+	}
+	body := encoded
+	if s.frameWith == nil && len(p.rules.Payload) == 0 {
+		// Common case: write the frame and the rewritten body into one buffer.
+		out := appendIDFrame(make([]byte, 0, 5+len(encoded)+len(encoded)/2+64), meta.ID)
+		if p.plan.tagged() {
+			out, err = p.plan.rewrite(encoded, out, s.encryptLeaf(p, subject))
+			if err != nil {
+				return nil, nil, err
+			}
+		} else {
+			out = append(out, encoded...)
+		}
+		return nil, out, nil
+	}
+	if p.plan.tagged() {
+		body, err = p.plan.rewrite(encoded, nil, s.encryptLeaf(p, subject))
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	body, err = s.encryptPayload(p, subject, body)
+	if err != nil {
+		return nil, nil, err
+	}
+	if s.frameWith == nil {
+		return nil, append(appendIDFrame(make([]byte, 0, 5+len(body)), meta.ID), body...), nil
+	}
+	id, err := cserde.NewSchemaID("AVRO", meta.ID, meta.GUID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s.frameWith(topic, s.serdeType, body, *id)
+}
+
+// resolve finds the schema to write with, as Confluent's GetSchemaID does:
+// a fixed id, the latest version with given metadata, the latest version,
+// or the schema derived from msg (registered when AutoRegisterSchemas).
+func (s *Serializer) resolve(topic string, msg any) (*schemaregistry.SchemaMetadata, string, error) {
+	conf := &s.conf.SerializerConfig
+	var info schemaregistry.SchemaInfo
+	derived := conf.UseSchemaID < 0 && !conf.UseLatestVersion && len(conf.UseLatestWithMetadata) == 0
+	if derived {
+		schema, err := s.schemaOf(msg)
+		if err != nil {
+			return nil, "", err
+		}
+		info.Schema = schema
+	}
+	subject, err := s.subject(topic, info)
+	if err != nil {
+		return nil, "", err
+	}
+	var meta schemaregistry.SchemaMetadata
+	switch {
+	case conf.UseSchemaID >= 0:
+		info, err = s.client.GetBySubjectAndID(subject, conf.UseSchemaID)
+		if err != nil {
+			return nil, "", registryErr(err, fmt.Sprintf("schema id %d", conf.UseSchemaID))
+		}
+		meta = schemaregistry.SchemaMetadata{SchemaInfo: info, ID: conf.UseSchemaID}
+	case len(conf.UseLatestWithMetadata) > 0:
+		meta, err = s.client.GetLatestWithMetadata(subject, conf.UseLatestWithMetadata, true)
+	case conf.UseLatestVersion:
+		meta, err = s.client.GetLatestSchemaMetadata(subject)
+	case conf.AutoRegisterSchemas:
+		meta, err = s.client.RegisterFullResponse(subject, info, conf.NormalizeSchemas)
+	default:
+		meta, err = s.client.GetIDFullResponse(subject, info, conf.NormalizeSchemas)
+	}
+	if err != nil {
+		return nil, "", registryErr(err, "subject "+subject)
+	}
+	if meta.Schema == "" {
+		// Registration answers may omit the schema; the local text is it.
+		meta.SchemaInfo = info
+	}
+	if subject == "" {
+		// Record strategies name the subject from the schema itself.
+		if subject, err = s.subject(topic, meta.SchemaInfo); err != nil {
+			return nil, "", err
+		}
+	}
+	return &meta, subject, nil
+}
+
+func (s *Serializer) schemaOf(msg any) (string, error) {
+	t := reflect.TypeOf(msg)
+	if v, ok := s.schemas.Load(t); ok {
+		return v.(string), nil
+	}
+	schema, err := avro.SchemaOf(msg)
+	if err != nil {
+		return "", err
+	}
+	s.schemas.Store(t, schema)
+	return schema, nil
+}
