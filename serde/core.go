@@ -298,8 +298,14 @@ func (c *core) Close() error {
 }
 
 func registryErr(err error, what string) error {
-	if isRestCode(err, 404) {
+	if isNotFound(err) {
 		return fmt.Errorf("%w: %s: %v", ErrSchemaNotFound, what, err)
 	}
 	return fmt.Errorf("%w: %s: %v", ErrRegistry, what, err)
+}
+
+// isNotFound recognises a registry "not found": a REST 404 from a real
+// registry, or the mock client's url.Error saying "Not Found".
+func isNotFound(err error) bool {
+	return isRestCode(err, 404) || strings.Contains(strings.ToLower(err.Error()), "not found")
 }

@@ -103,10 +103,10 @@ func (d *Deserializer) deserialize(topic string, headers []kafka.Header, payload
 	if body, err = d.decryptPayload(p, subject, body); err != nil {
 		return nil, err
 	}
-	if p.plan.tagged() {
-		if body, err = p.plan.rewrite(body, make([]byte, 0, len(body)), d.decryptLeaf(p, subject)); err != nil {
-			return nil, err
-		}
+	// The walk runs even when nothing is tagged: it validates lengths and
+	// block counts before the decoder allocates anything.
+	if body, err = p.plan.rewrite(body, make([]byte, 0, len(body)), d.decryptLeaf(p, subject)); err != nil {
+		return nil, err
 	}
 	var readerPlan formatPlan
 	if reader != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -194,6 +195,12 @@ func (k *keyring) writeDEK(rk *ruleKeys, subject string) (*dekEntry, error) {
 		return cached, nil
 	}
 	v, err, _ := k.flight.Do(fmt.Sprintf("w\x00%s\x00%s\x00%s\x00%t", key.kek, key.subject, key.algorithm, key.rotated), func() (any, error) {
+		k.mu.RLock()
+		e := k.write[key]
+		k.mu.RUnlock()
+		if e != nil && e != cached && k.fresh(e) && !k.expired(rk, e) {
+			return e, nil // loaded by a flight that ended after our first look
+		}
 		e, err := k.loadWriteDEK(rk, subject)
 		if err != nil {
 			return nil, err
@@ -205,12 +212,24 @@ func (k *keyring) writeDEK(rk *ruleKeys, subject string) (*dekEntry, error) {
 	})
 	if err != nil {
 		if cached != nil {
-			slog.Warn("tagseal: DEK refresh failed, keeping cached DEK", "kek", rk.kekName, "subject", subject, "error", err)
-			return cached, nil
+			return k.keepStale(func(e *dekEntry) { k.write[key] = e }, cached, rk, subject, err), nil
 		}
 		return nil, err
 	}
 	return v.(*dekEntry), nil
+}
+
+// keepStale keeps a cached DEK in service after a failed refresh and
+// restarts its TTL, so an outage costs one KMS attempt per TTL, not one per
+// record.
+func (k *keyring) keepStale(store func(*dekEntry), cached *dekEntry, rk *ruleKeys, subject string, err error) *dekEntry {
+	slog.Warn("tagseal: DEK refresh failed, keeping the cached DEK", "kek", rk.kekName, "subject", subject, "error", err)
+	e := *cached
+	e.loaded = k.now()
+	k.mu.Lock()
+	store(&e)
+	k.mu.Unlock()
+	return &e
 }
 
 func (k *keyring) loadWriteDEK(rk *ruleKeys, subject string) (*dekEntry, error) {
@@ -291,6 +310,12 @@ func (k *keyring) readDEK(rk *ruleKeys, subject string, version int) (*dekEntry,
 		return cached, nil
 	}
 	v, err, _ := k.flight.Do(fmt.Sprintf("r\x00%s\x00%s\x00%s\x00%d", key.kek, key.subject, key.algorithm, version), func() (any, error) {
+		k.mu.RLock()
+		e := k.read[key]
+		k.mu.RUnlock()
+		if e != nil && e != cached && k.fresh(e) {
+			return e, nil // loaded by a flight that ended after our first look
+		}
 		e, err := k.loadReadDEK(rk, subject, version)
 		if err != nil {
 			return nil, err
@@ -302,8 +327,7 @@ func (k *keyring) readDEK(rk *ruleKeys, subject string, version int) (*dekEntry,
 	})
 	if err != nil {
 		if cached != nil {
-			slog.Warn("tagseal: DEK refresh failed, keeping cached DEK", "kek", rk.kekName, "subject", subject, "error", err)
-			return cached, nil
+			return k.keepStale(func(e *dekEntry) { k.read[key] = e }, cached, rk, subject, err), nil
 		}
 		return nil, err
 	}
@@ -378,6 +402,12 @@ func (k *keyring) kek(rk *ruleKeys, read bool) (*deks.Kek, error) {
 		return cached, k.checkKEK(rk, cached)
 	}
 	v, err, _ := k.flight.Do(fmt.Sprintf("k\x00%s\x00%t", rk.kekName, read), func() (any, error) {
+		k.mu.RLock()
+		kek := k.keks[key]
+		k.mu.RUnlock()
+		if kek != nil {
+			return kek, nil
+		}
 		kek, err := k.loadKEK(rk, read)
 		if err != nil {
 			return nil, err
@@ -481,10 +511,13 @@ func (w *kekWrapper) Decrypt(ciphertext, ad []byte) ([]byte, error) {
 			errs = append(errs, err)
 			continue
 		}
-		reached = true
 		pt, err := a.Decrypt(ciphertext, ad)
 		if err == nil {
 			return pt, nil
+		}
+		var netErr net.Error
+		if !errors.As(err, &netErr) {
+			reached = true // the KMS answered and refused
 		}
 		errs = append(errs, err)
 	}

@@ -99,9 +99,11 @@ func selectRules(all []schemaregistry.Rule, typ string, enabled bool, props map[
 		}
 		// Confluent: on write a rule yields to an earlier one with the same
 		// tags; on read (rules run in reverse) to a later one in that reversed
-		// order, which is again the earlier declaration.
+		// order, which is again the earlier declaration. Unlike Confluent, a
+		// disabled rule shadows nothing: disabling it must not turn the next
+		// rule off and leave the field in plaintext.
 		for j := 0; j < i; j++ {
-			if sameTagTransform(r, all[j]) {
+			if !all[j].Disabled && sameTagTransform(r, all[j]) {
 				rule.Write, rule.Read = false, false
 			}
 		}

@@ -22,11 +22,12 @@ var api = avro.Config{}.Freeze()
 // Encode encodes v (a struct, pointer to struct, or map[string]any) with the
 // plan's schema, appending to nothing. hamba/avro error text names types and
 // fields, never values.
-func (p *Plan) Encode(v any) ([]byte, error) {
+func (p *Plan) Encode(v any) (b []byte, err error) {
+	defer recoverAs(ErrEncode, &err)
 	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && !rv.IsNil() && rv.Elem().Kind() != reflect.Struct {
 		v = rv.Elem().Interface()
 	}
-	b, err := api.Marshal(p.schema, v)
+	b, err = api.Marshal(p.schema, v)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrEncode, err)
 	}
@@ -36,7 +37,8 @@ func (p *Plan) Encode(v any) ([]byte, error) {
 // Decode decodes plaintext Avro into target (a non-nil pointer), or into a
 // fresh map[string]any (any for non-record schemas) when target is nil. With
 // a reader plan, the writer's data is resolved to the reader's schema.
-func (p *Plan) Decode(data []byte, reader *Plan, target any) (any, error) {
+func (p *Plan) Decode(data []byte, reader *Plan, target any) (_ any, err error) {
+	defer recoverAs(ErrDecode, &err)
 	schema := p.schema
 	if reader != nil && reader.schema.CacheFingerprint() != p.schema.CacheFingerprint() {
 		resolved, err := avro.NewSchemaCompatibility().Resolve(reader.schema, p.schema)
@@ -56,4 +58,12 @@ func (p *Plan) Decode(data []byte, reader *Plan, target any) (any, error) {
 		return nil, fmt.Errorf("%w: %v", ErrDecode, err)
 	}
 	return target, nil
+}
+
+// recoverAs turns a panic inside hamba/avro (seen in older releases on some
+// schemas) into a typed error: input bytes must never crash the caller.
+func recoverAs(sentinel error, err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("%w: codec panic: %v", sentinel, r)
+	}
 }

@@ -20,12 +20,10 @@ const maxZeroSizeItems = 1 << 20
 
 // Rewrite walks the Avro encoding in in once and appends to out a copy in
 // which every tagged string/bytes value is replaced by fn's result. Untagged
-// bytes are copied in bulk. When the plan has no tagged leaves, in is
-// appended unchanged without a walk.
+// bytes are copied in bulk. The walk also validates the structure (lengths,
+// block counts, union indexes, nesting), so its output is safe to hand to a
+// decoder even when nothing is tagged.
 func (p *Plan) Rewrite(in, out []byte, fn LeafFunc) ([]byte, error) {
-	if len(p.leaves) == 0 {
-		return append(out, in...), nil
-	}
 	w := rewriter{in: in, out: out, fn: fn}
 	if err := w.walk(p.root, 0); err != nil {
 		return nil, err
