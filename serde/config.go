@@ -36,7 +36,16 @@ type Options struct {
 	DEKCacheTTL time.Duration
 	// Clock returns the current time; it decides DEK expiry. Default time.Now.
 	Clock func() time.Time
+	// LatestSchemaTTL is how long the serializer reuses a UseLatestVersion or
+	// UseLatestWithMetadata lookup before asking the registry again. Zero
+	// means DefaultLatestSchemaTTL; negative asks on every record.
+	// Resolutions that cannot change (UseSchemaID, a schema's id) are kept
+	// for the serializer's life.
+	LatestSchemaTTL time.Duration
 }
+
+// DefaultLatestSchemaTTL is the LatestSchemaTTL used when it is zero.
+const DefaultLatestSchemaTTL = 30 * time.Second
 
 // NewSerializerConfig returns Confluent's serializer defaults
 // (AutoRegisterSchemas on, UseSchemaID -1).

@@ -3,6 +3,7 @@ package serde_test
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -274,4 +275,56 @@ func TestKeySerde(t *testing.T) {
 		t.Fatal("AES256_SIV keys must encrypt deterministically (partitioning, compaction)")
 	}
 	assertNoSecrets(t, "key", a)
+}
+
+// A new schema version is picked up once LatestSchemaTTL has passed.
+func TestLatestSchemaTTL(t *testing.T) {
+	c := newClient(t)
+	plain := `{"type":"record","name":"Customer","namespace":"com.acme","fields":[
+	 {"name":"id","type":"int"},{"name":"name","type":"string"},{"name":"email","type":"string"},{"name":"age","type":"int"}]}`
+	registerSchema(t, c, "ttl-value", plain)
+	now := time.Now()
+	s := newSerializer(t, c, serde.Options{LatestSchemaTTL: time.Minute, Clock: func() time.Time { return now }})
+	b, err := s.Serialize("ttl", ada)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "Ada Lovelace") {
+		t.Fatal("version 1 has no rule: plaintext expected")
+	}
+	registerSchema(t, c, "ttl-value", customerSchema, rule(t, "local-kms", nil))
+	now = now.Add(2 * time.Minute)
+	b, err = s.Serialize("ttl", ada)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertNoSecrets(t, "payload after the encrypting version was picked up", b)
+}
+
+// A deserializer with UseLatestVersion decrypts with the writer's plan and
+// decodes into the latest (reader) schema.
+func TestReaderSchema(t *testing.T) {
+	c, topic, payload := goodPayload(t, nil)
+	evolved := `{"type":"record","name":"Customer","namespace":"com.acme","fields":[
+	 {"name":"id","type":"int"},
+	 {"name":"name","type":"string","confluent:tags":["PII"]},
+	 {"name":"email","type":"string","confluent:tags":["PII"]},
+	 {"name":"age","type":"int"},
+	 {"name":"country","type":"string","default":"unknown"}]}`
+	registerSchema(t, c, topic+"-value", evolved, rule(t, "local-kms", nil))
+	conf := serde.NewDeserializerConfig()
+	conf.UseLatestVersion = true
+	conf.RuleConfig = map[string]string{"secret": testSecret}
+	d, err := serde.NewDeserializer(c, cserde.ValueSerde, conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := d.Deserialize(topic, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := v.(map[string]any)
+	if m["country"] != "unknown" || m["email"] != "ada@example.com" {
+		t.Fatalf("got %v", m)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry"
@@ -21,6 +22,16 @@ type Serializer struct {
 	conf      *SerializerConfig
 	frameWith cserde.SchemaIDSerializerFunc
 	schemas   sync.Map // reflect.Type → schema text, for auto-registration
+	resolved  sync.Map // resolveKey → resolution
+	latestTTL time.Duration
+}
+
+type resolveKey struct{ subject, schema string }
+
+type resolution struct {
+	meta    *schemaregistry.SchemaMetadata
+	subject string
+	expires time.Time // zero: never
 }
 
 var _ cserde.Serializer = (*Serializer)(nil)
@@ -31,7 +42,10 @@ func NewSerializer(client schemaregistry.Client, serdeType cserde.Type, conf *Se
 	if conf == nil {
 		conf = NewSerializerConfig()
 	}
-	s := &Serializer{conf: conf, frameWith: conf.SchemaIDSerializer}
+	s := &Serializer{conf: conf, frameWith: conf.SchemaIDSerializer, latestTTL: conf.LatestSchemaTTL}
+	if s.latestTTL == 0 {
+		s.latestTTL = DefaultLatestSchemaTTL
+	}
 	s.core = &core{}
 	if err := s.core.init(client, serdeType, conf.RuleConfig, conf.SubjectNameStrategyType, conf.SubjectNameStrategyConfig, conf.Options); err != nil {
 		return nil, err
@@ -128,7 +142,33 @@ func (s *Serializer) resolve(topic string, msg any) (*schemaregistry.SchemaMetad
 	if err != nil {
 		return nil, "", err
 	}
+	key := resolveKey{subject, info.Schema}
+	if v, ok := s.resolved.Load(key); ok {
+		r := v.(*resolution)
+		if r.expires.IsZero() || s.keys.now().Before(r.expires) {
+			return r.meta, r.subject, nil
+		}
+	}
+	meta, resolvedSubject, err := s.lookup(topic, subject, info)
+	if err != nil {
+		return nil, "", err
+	}
+	r := &resolution{meta: meta, subject: resolvedSubject}
+	if conf.UseSchemaID < 0 && (conf.UseLatestVersion || len(conf.UseLatestWithMetadata) > 0) {
+		if s.latestTTL < 0 {
+			return meta, resolvedSubject, nil
+		}
+		r.expires = s.keys.now().Add(s.latestTTL)
+	}
+	s.resolved.Store(key, r)
+	return meta, resolvedSubject, nil
+}
+
+// lookup asks the registry for the schema to write with.
+func (s *Serializer) lookup(topic, subject string, info schemaregistry.SchemaInfo) (*schemaregistry.SchemaMetadata, string, error) {
+	conf := &s.conf.SerializerConfig
 	var meta schemaregistry.SchemaMetadata
+	var err error
 	switch {
 	case conf.UseSchemaID >= 0:
 		info, err = s.client.GetBySubjectAndID(subject, conf.UseSchemaID)
