@@ -177,3 +177,18 @@ func (a *countingAEAD) Decrypt(ct, ad []byte) ([]byte, error) {
 var counting = &countingKMS{}
 
 func init() { kms.Register(counting) }
+
+// failoverKMS serves key ids through the local KMS, except "broken", which
+// always fails: it proves alternate key ids are tried in order.
+type failoverKMS struct{}
+
+func (failoverKMS) Prefix() string       { return "failover-kms://" }
+func (failoverKMS) ConfigKeys() []string { return []string{"secret"} }
+func (failoverKMS) NewAEAD(keyURI string, config map[string]string) (tink.AEAD, error) {
+	if strings.HasSuffix(keyURI, "/broken") || strings.HasSuffix(keyURI, "://broken") {
+		return nil, fmt.Errorf("failover-kms: key %s is unreachable", keyURI)
+	}
+	return kms.NewLocalAEAD(config["secret"])
+}
+
+func init() { kms.Register(failoverKMS{}) }

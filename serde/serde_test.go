@@ -328,3 +328,37 @@ func TestReaderSchema(t *testing.T) {
 		t.Fatalf("got %v", m)
 	}
 }
+
+// encrypt.alternate.kms.key.ids: when the KEK's key is unreachable, the
+// alternates wrap and unwrap the DEK.
+func TestAlternateKMSKeyIDs(t *testing.T) {
+	c := newClient(t)
+	r := rule(t, "failover-kms", nil)
+	r.Params[serde.ParamKMSKeyID] = "broken"
+	registerSchema(t, c, "alt-value", customerSchema, r)
+	conf := serde.NewSerializerConfig()
+	conf.AutoRegisterSchemas = false
+	conf.UseLatestVersion = true
+	conf.RuleConfig = map[string]string{"secret": testSecret, serde.ParamAlternateKMSKeyIDs: "also-broken, good"}
+	s, err := serde.NewSerializer(c, cserde.ValueSerde, conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Serialize("alt", ada)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dconf := serde.NewDeserializerConfig()
+	dconf.RuleConfig = conf.RuleConfig
+	d, err := serde.NewDeserializer(c, cserde.ValueSerde, dconf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := &Customer{}
+	if err := d.DeserializeInto("alt", b, got); err != nil || *got != *ada {
+		t.Fatalf("%+v %v", got, err)
+	}
+	// Without alternates the DEK cannot be unwrapped: fail closed.
+	_, err = newSerializer(t, c, serde.Options{}).Serialize("alt", ada)
+	checkErr(t, err, serde.ErrKMSUnavailable)
+}

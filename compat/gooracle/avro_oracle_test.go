@@ -627,3 +627,32 @@ func TestNamedTypeReuseAndRecursion(t *testing.T) {
 		})
 	}
 }
+
+// Schema GUIDs in headers: tagseal writes the header, Confluent reads it,
+// and the other way round.
+func TestHeaderGUIDOracle(t *testing.T) {
+	topic := "oracle-header-guid"
+	register(t, topic+"-value", schemaregistry.SchemaInfo{Schema: customerSchema, RuleSet: &schemaregistry.RuleSet{
+		DomainRules: []schemaregistry.Rule{encryptRule("pii", "kek-header-guid", []string{"PII"}, nil)}}})
+	customer := &Customer{ID: 3, Name: "Barbara Liskov", Email: "bl@example.com", Age: 80}
+	tser, tde := tagsealPair(t, serde.Options{SchemaIDSerializer: cserde.HeaderSchemaIDSerializer})
+	cser, cde := confluentPair(t)
+	cser.SchemaIDSerializer = cserde.HeaderSchemaIDSerializer
+
+	headers, payload, err := tser.SerializeWithHeaders(topic, customer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := &Customer{}
+	if err := cde.DeserializeWithHeadersInto(topic, headers, payload, got); err != nil || *got != *customer {
+		t.Fatalf("confluent read %+v, %v", got, err)
+	}
+	headers, payload, err = cser.SerializeWithHeaders(topic, &Customer{ID: 3, Name: "Barbara Liskov", Email: "bl@example.com", Age: 80})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = &Customer{}
+	if err := tde.DeserializeWithHeadersInto(topic, headers, payload, got); err != nil || *got != *customer {
+		t.Fatalf("tagseal read %+v, %v", got, err)
+	}
+}
