@@ -42,6 +42,13 @@ type Options struct {
 	// Resolutions that cannot change (UseSchemaID, a schema's id) are kept
 	// for the serializer's life.
 	LatestSchemaTTL time.Duration
+	// SchemaType is the format of schemas derived from Go values for
+	// auto-registration: TypeAvro (default) or TypeJSONSchema.
+	SchemaType string
+	// Validate checks JSON Schema payloads against their schema: plaintext
+	// before encryption on write, after decryption on read (Confluent's
+	// EnableValidation).
+	Validate bool
 }
 
 // DefaultLatestSchemaTTL is the LatestSchemaTTL used when it is zero.

@@ -108,10 +108,10 @@ func (c *core) recordName(info schemaregistry.SchemaInfo) (string, error) {
 	return name, nil
 }
 
-// references returns the texts of a schema's references, transitively,
-// dependencies before dependents, each once.
-func (c *core) references(info *schemaregistry.SchemaInfo) ([]string, error) {
-	var out []string
+// references returns a schema's references, transitively, dependencies
+// before dependents, each once.
+func (c *core) references(info *schemaregistry.SchemaInfo) ([]reference, error) {
+	var out []reference
 	seen := map[string]bool{}
 	var visit func(refs []schemaregistry.Reference, depth int) error
 	visit = func(refs []schemaregistry.Reference, depth int) error {
@@ -131,7 +131,7 @@ func (c *core) references(info *schemaregistry.SchemaInfo) ([]string, error) {
 			if err := visit(meta.References, depth+1); err != nil {
 				return err
 			}
-			out = append(out, meta.Schema)
+			out = append(out, reference{name: ref.Name, schema: meta.Schema})
 		}
 		return nil
 	}

@@ -72,15 +72,21 @@ func (d *Deserializer) deserialize(topic string, headers []kafka.Header, payload
 	if len(payload) == 0 {
 		return nil, nil
 	}
-	ref, n, err := readFrame(d.serdeType, headers, payload)
+	fr, err := readFrame(d.serdeType, headers, payload)
 	if err != nil {
 		return nil, err
 	}
-	body := payload[n:]
-	writer, key, err := d.writerSchema(topic, ref)
+	writer, key, err := d.writerSchema(topic, fr.ref)
 	if err != nil {
 		return nil, err
 	}
+	var indexes []int
+	if writer.SchemaType == TypeProtobuf {
+		if indexes, err = fr.messageIndexes(); err != nil {
+			return nil, err
+		}
+	}
+	body := payload[fr.n:]
 	subject, err := d.subject(topic, writer)
 	if err != nil {
 		return nil, err
@@ -96,7 +102,7 @@ func (d *Deserializer) deserialize(topic string, headers []kafka.Header, payload
 			return nil, err
 		}
 	}
-	p, err := d.plan(key, ref.id, &writer, ruleInfo)
+	p, err := d.plan(key, fr.ref.id, &writer, ruleInfo)
 	if err != nil {
 		return nil, err
 	}
@@ -105,14 +111,19 @@ func (d *Deserializer) deserialize(topic string, headers []kafka.Header, payload
 	}
 	// The walk runs even when nothing is tagged: it validates lengths and
 	// block counts before the decoder allocates anything.
-	if body, err = p.plan.rewrite(body, make([]byte, 0, len(body)), d.decryptLeaf(p, subject)); err != nil {
+	if body, err = p.plan.rewrite(indexes, body, make([]byte, 0, len(body)), d.decryptLeaf(p, subject)); err != nil {
 		return nil, err
+	}
+	if d.conf.Validate {
+		if err := p.plan.validate(indexes, body); err != nil {
+			return nil, err
+		}
 	}
 	var readerPlan formatPlan
 	if reader != nil {
 		readerPlan = reader.plan
 	}
-	return p.plan.decode(body, readerPlan, target)
+	return p.plan.decode(indexes, body, readerPlan, target)
 }
 
 func (d *Deserializer) writerSchema(topic string, ref schemaRef) (schemaregistry.SchemaInfo, planKey, error) {

@@ -29,6 +29,8 @@ var (
 	ErrEncode = fmterr.ErrEncode
 	// ErrDecode: decrypted bytes cannot be decoded into the target.
 	ErrDecode = fmterr.ErrDecode
+	// ErrValidation: a JSON document fails its schema (Options.Validate).
+	ErrValidation = fmterr.ErrValidation
 	// ErrInvalidRule: an ENCRYPT rule's parameters are missing or invalid.
 	ErrInvalidRule = errors.New("tagseal: invalid encryption rule")
 	// ErrKEKNotFound: the rule's KEK is not in the DEK Registry (and cannot be

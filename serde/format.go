@@ -6,30 +6,60 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry"
 
 	"github.com/tagseal/tagseal/formats/avro"
+	"github.com/tagseal/tagseal/formats/jsonschema"
 	"github.com/tagseal/tagseal/tags"
 )
 
-// leafFunc transforms one tagged value; see avro.LeafFunc.
+// Schema types as the registry names them.
+const (
+	TypeAvro       = "AVRO"
+	TypeJSONSchema = "JSON"
+	TypeProtobuf   = "PROTOBUF"
+)
+
+// leafFunc transforms one tagged value.
 type leafFunc func(path string, asString bool, rules []int, value, scratch []byte) ([]byte, error)
 
+// reference is a resolved schema reference: its name and text.
+type reference struct{ name, schema string }
+
 // formatPlan is what serde needs from a compiled schema, whatever its format.
+// indexes are Protobuf message indexes; other formats ignore them.
 type formatPlan interface {
-	encode(msg any) ([]byte, error)
-	rewrite(in, out []byte, fn leafFunc) ([]byte, error)
-	decode(data []byte, reader formatPlan, target any) (any, error)
+	schemaType() string
+	encode(msg any) (body []byte, indexes []int, err error)
+	rewrite(indexes []int, in, out []byte, fn leafFunc) ([]byte, error)
+	decode(indexes []int, data []byte, reader formatPlan, target any) (any, error)
+	// validate checks plaintext against the schema where the format can
+	// (JSON Schema); others return nil.
+	validate(indexes []int, body []byte) error
 	tagged() bool
 	recordName() string
 }
 
-// compileFormat compiles a schema (its references first) for its schema type.
-func compileFormat(info *schemaregistry.SchemaInfo, refs []string, sel *tags.RuleSet) (formatPlan, error) {
+// compileFormat compiles a schema with its references for its schema type.
+func compileFormat(info *schemaregistry.SchemaInfo, refs []reference, sel *tags.RuleSet) (formatPlan, error) {
 	switch info.SchemaType {
-	case "", "AVRO":
-		p, err := avro.Compile(info.Schema, refs, sel)
+	case "", TypeAvro:
+		texts := make([]string, len(refs))
+		for i, r := range refs {
+			texts[i] = r.schema
+		}
+		p, err := avro.Compile(info.Schema, texts, sel)
 		if err != nil {
 			return nil, err
 		}
 		return avroPlan{p}, nil
+	case TypeJSONSchema:
+		jrefs := make([]jsonschema.Reference, len(refs))
+		for i, r := range refs {
+			jrefs[i] = jsonschema.Reference{Name: r.name, Schema: r.schema}
+		}
+		p, err := jsonschema.Compile(info.Schema, jrefs, sel)
+		if err != nil {
+			return nil, err
+		}
+		return jsonPlan{p}, nil
 	default:
 		return nil, fmt.Errorf("%w: %q", ErrUnsupportedFormat, info.SchemaType)
 	}
@@ -37,20 +67,48 @@ func compileFormat(info *schemaregistry.SchemaInfo, refs []string, sel *tags.Rul
 
 type avroPlan struct{ p *avro.Plan }
 
-func (a avroPlan) encode(msg any) ([]byte, error) { return a.p.Encode(msg) }
+func (avroPlan) schemaType() string               { return TypeAvro }
 func (a avroPlan) tagged() bool                   { return len(a.p.Leaves()) > 0 }
 func (a avroPlan) recordName() string             { return a.p.Name() }
+func (avroPlan) validate(_ []int, _ []byte) error { return nil }
 
-func (a avroPlan) rewrite(in, out []byte, fn leafFunc) ([]byte, error) {
+func (a avroPlan) encode(msg any) ([]byte, []int, error) {
+	b, err := a.p.Encode(msg)
+	return b, nil, err
+}
+
+func (a avroPlan) rewrite(_ []int, in, out []byte, fn leafFunc) ([]byte, error) {
 	return a.p.Rewrite(in, out, func(l *avro.Leaf, value, scratch []byte) ([]byte, error) {
 		return fn(l.Path, l.Kind == avro.String, l.Rules, value, scratch)
 	})
 }
 
-func (a avroPlan) decode(data []byte, reader formatPlan, target any) (any, error) {
+func (a avroPlan) decode(_ []int, data []byte, reader formatPlan, target any) (any, error) {
 	var r *avro.Plan
 	if rp, ok := reader.(avroPlan); ok {
 		r = rp.p
 	}
 	return a.p.Decode(data, r, target)
+}
+
+type jsonPlan struct{ p *jsonschema.Plan }
+
+func (jsonPlan) schemaType() string                 { return TypeJSONSchema }
+func (j jsonPlan) tagged() bool                     { return j.p.Tagged() }
+func (j jsonPlan) recordName() string               { return j.p.Title() }
+func (j jsonPlan) validate(_ []int, b []byte) error { return j.p.Validate(b) }
+
+func (j jsonPlan) encode(msg any) ([]byte, []int, error) {
+	b, err := j.p.Encode(msg)
+	return b, nil, err
+}
+
+func (j jsonPlan) rewrite(_ []int, in, out []byte, fn leafFunc) ([]byte, error) {
+	return j.p.Rewrite(in, out, func(l *jsonschema.Leaf, value, scratch []byte) ([]byte, error) {
+		return fn(l.Path, true, l.Rules, value, scratch)
+	})
+}
+
+func (j jsonPlan) decode(_ []int, data []byte, _ formatPlan, target any) (any, error) {
+	return j.p.Decode(data, target)
 }

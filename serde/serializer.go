@@ -12,6 +12,7 @@ import (
 	cserde "github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/serde"
 
 	"github.com/tagseal/tagseal/formats/avro"
+	"github.com/tagseal/tagseal/formats/jsonschema"
 )
 
 // Serializer encodes values with the schema it resolves in the Schema
@@ -86,16 +87,24 @@ func (s *Serializer) SerializeWithHeaders(topic string, msg any) ([]kafka.Header
 	if err != nil {
 		return nil, nil, err
 	}
-	encoded, err := p.plan.encode(msg)
+	encoded, indexes, err := p.plan.encode(msg)
 	if err != nil {
 		return nil, nil, err
+	}
+	if s.conf.Validate {
+		if err := p.plan.validate(indexes, encoded); err != nil {
+			return nil, nil, err
+		}
 	}
 	body := encoded
 	if s.frameWith == nil && len(p.rules.Payload) == 0 {
 		// Common case: write the frame and the rewritten body into one buffer.
-		out := appendIDFrame(make([]byte, 0, 5+len(encoded)+len(encoded)/2+64), meta.ID)
+		out := appendIDFrame(make([]byte, 0, 5+len(indexes)+len(encoded)+len(encoded)/2+64), meta.ID)
+		if p.plan.schemaType() == TypeProtobuf {
+			out = appendMessageIndexes(out, indexes)
+		}
 		if p.plan.tagged() {
-			out, err = p.plan.rewrite(encoded, out, s.encryptLeaf(p, subject))
+			out, err = p.plan.rewrite(indexes, encoded, out, s.encryptLeaf(p, subject))
 			if err != nil {
 				return nil, nil, err
 			}
@@ -105,7 +114,7 @@ func (s *Serializer) SerializeWithHeaders(topic string, msg any) ([]kafka.Header
 		return nil, out, nil
 	}
 	if p.plan.tagged() {
-		body, err = p.plan.rewrite(encoded, nil, s.encryptLeaf(p, subject))
+		body, err = p.plan.rewrite(indexes, encoded, nil, s.encryptLeaf(p, subject))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -115,12 +124,17 @@ func (s *Serializer) SerializeWithHeaders(topic string, msg any) ([]kafka.Header
 		return nil, nil, err
 	}
 	if s.frameWith == nil {
-		return nil, append(appendIDFrame(make([]byte, 0, 5+len(body)), meta.ID), body...), nil
+		out := appendIDFrame(make([]byte, 0, 5+len(indexes)+len(body)), meta.ID)
+		if p.plan.schemaType() == TypeProtobuf {
+			out = appendMessageIndexes(out, indexes)
+		}
+		return nil, append(out, body...), nil
 	}
-	id, err := cserde.NewSchemaID("AVRO", meta.ID, meta.GUID)
+	id, err := cserde.NewSchemaID(p.plan.schemaType(), meta.ID, meta.GUID)
 	if err != nil {
 		return nil, nil, err
 	}
+	id.MessageIndexes = indexes
 	return s.frameWith(topic, s.serdeType, body, *id)
 }
 
@@ -137,6 +151,9 @@ func (s *Serializer) resolve(topic string, msg any) (*schemaregistry.SchemaMetad
 			return nil, "", err
 		}
 		info.Schema = schema
+		if s.conf.SchemaType == TypeJSONSchema {
+			info.SchemaType = TypeJSONSchema
+		}
 	}
 	subject, err := s.subject(topic, info)
 	if err != nil {
@@ -206,7 +223,16 @@ func (s *Serializer) schemaOf(msg any) (string, error) {
 	if v, ok := s.schemas.Load(t); ok {
 		return v.(string), nil
 	}
-	schema, err := avro.SchemaOf(msg)
+	var schema string
+	var err error
+	switch s.conf.SchemaType {
+	case "", TypeAvro:
+		schema, err = avro.SchemaOf(msg)
+	case TypeJSONSchema:
+		schema, err = jsonschema.SchemaOf(msg)
+	default:
+		err = fmt.Errorf("%w: cannot derive a %q schema from a Go value", ErrUnsupportedFormat, s.conf.SchemaType)
+	}
 	if err != nil {
 		return "", err
 	}

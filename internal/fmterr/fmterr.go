@@ -11,4 +11,5 @@ var (
 	ErrSchema                = errors.New("invalid schema")
 	ErrEncode                = errors.New("value does not match schema")
 	ErrDecode                = errors.New("cannot decode payload")
+	ErrValidation            = errors.New("value fails its schema")
 )

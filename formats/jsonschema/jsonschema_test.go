@@ -1,0 +1,124 @@
+package jsonschema
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+)
+
+type tagAll struct{}
+
+func (tagAll) RulesFor(fullName string, inline []string) []int {
+	if len(inline) > 0 {
+		return []int{0}
+	}
+	return nil
+}
+
+const everything = `{"type":"object","$defs":{"Node":{"type":"object","properties":{
+   "label":{"type":"string","confluent:tags":["PII"]},"kids":{"type":"array","items":{"$ref":"#/$defs/Node"}}}}},
+ "properties":{
+  "s":{"type":"string","confluent:tags":["PII"]},
+  "n":{"type":["string","null"],"confluent:tags":["PII"]},
+  "num":{"type":"number"},
+  "arr":{"type":"array","items":{"type":"string"},"confluent:tags":["PII"]},
+  "tuple":{"type":"array","prefixItems":[{"type":"string"}],"confluent:tags":["PII"]},
+  "one":{"confluent:tags":["PII"],"oneOf":[{"type":"integer"},{"type":"string"}]},
+  "any":{"confluent:tags":["PII"],"anyOf":[{"type":"string","maxLength":3},{"type":"string"}]},
+  "map":{"type":"object","additionalProperties":{"type":"string"},"confluent:tags":["PII"]},
+  "tree":{"$ref":"#/$defs/Node"},
+  "esc":{"type":"string","confluent:tags":["PII"]}
+ }}`
+
+func rev(l *Leaf, v, scratch []byte) ([]byte, error) {
+	scratch = append(scratch, '<')
+	scratch = append(scratch, bytes.ToUpper(v)...)
+	return append(scratch, '>'), nil
+}
+
+func TestRewrite(t *testing.T) {
+	p, err := Compile(everything, nil, tagAll{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := []byte(`{ "num": 1.000, "s":"alpha", "n":null, "arr":["bravo","charlie"], "tuple":["delta"],
+	  "one":"echo", "any":"fox", "map":{"k":"golf"}, "tree":{"label":"hotel","kids":[{"label":"india","kids":[]}]},
+	  "esc":"a\"b\\c\u00e9\n", "untagged":"juliet" }`)
+	out, err := p.Rewrite(in, nil, rev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, out)
+	}
+	want := map[string]string{"s": "<ALPHA>", "one": "<ECHO>", "esc": "<A\"B\\CÉ\n>", "untagged": "juliet"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+	// anyOf applies every matching branch: "fox" matches both, so it is
+	// transformed twice, as in Confluent's walk.
+	if got["any"] != "<<FOX>>" {
+		t.Errorf("any = %q", got["any"])
+	}
+	for _, s := range []string{"alpha", "bravo", "charlie", "delta", "echo", "golf", "hotel", "india"} {
+		if bytes.Contains(out, []byte(s)) {
+			t.Errorf("%s not rewritten", s)
+		}
+	}
+	if !bytes.HasPrefix(out, []byte(`{ "num": 1.000, "s":"<ALPHA>", "n":null,`)) {
+		t.Errorf("untouched bytes changed: %s", out)
+	}
+}
+
+func TestCompileRefusesNonCarriers(t *testing.T) {
+	_, err := Compile(`{"properties":{"a":{"type":"boolean","confluent:tags":["X"]}}}`, nil, tagAll{})
+	if !errors.Is(err, ErrUnsupportedTaggedType) || !strings.Contains(err.Error(), "$.a") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestReferences(t *testing.T) {
+	p, err := Compile(`{"properties":{"home":{"$ref":"addr.json"}}}`,
+		[]Reference{{Name: "addr.json", Schema: `{"properties":{"street":{"type":"string","confluent:tags":["X"]}}}`}}, tagAll{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := p.Rewrite([]byte(`{"home":{"street":"abc"}}`), nil, rev)
+	if err != nil || string(out) != `{"home":{"street":"<ABC>"}}` {
+		t.Fatalf("%s %v", out, err)
+	}
+	if _, err := Compile(`{"properties":{"home":{"$ref":"missing.json"}}}`, nil, tagAll{}); !errors.Is(err, ErrSchema) {
+		t.Fatalf("missing reference: %v", err)
+	}
+}
+
+func FuzzRewrite(f *testing.F) {
+	p, err := Compile(everything, nil, tagAll{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add([]byte(`{"s":"alpha","arr":["b"],"tree":{"label":"x","kids":[]},"map":{"k":"v"},"one":"e"}`))
+	f.Add([]byte(`{"s":1}`))
+	f.Add([]byte(`[[[[[[`))
+	identity := func(l *Leaf, v, scratch []byte) ([]byte, error) { return append(scratch, v...), nil }
+	f.Fuzz(func(t *testing.T, in []byte) {
+		out, err := p.Rewrite(in, nil, identity)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrUnsupportedTaggedType) {
+				t.Fatalf("untyped error: %v", err)
+			}
+			return
+		}
+		if !json.Valid(in) {
+			t.Fatalf("accepted invalid JSON %q", in)
+		}
+		if _, err := decodeInstance(out); err != nil {
+			t.Fatalf("identity rewrite broke the document: %v", err)
+		}
+	})
+}
