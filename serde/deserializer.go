@@ -111,7 +111,7 @@ func (d *Deserializer) deserialize(topic string, headers []kafka.Header, payload
 	}
 	// The walk runs even when nothing is tagged: it validates lengths and
 	// block counts before the decoder allocates anything.
-	if body, err = p.plan.rewrite(indexes, body, make([]byte, 0, len(body)), d.decryptLeaf(p, subject)); err != nil {
+	if body, err = p.plan.rewrite(indexes, body, make([]byte, 0, len(body)), d.decryptLeaf(p, subject), false); err != nil {
 		return nil, err
 	}
 	if d.conf.Validate {

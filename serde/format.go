@@ -7,6 +7,7 @@ import (
 
 	"github.com/tagseal/tagseal/formats/avro"
 	"github.com/tagseal/tagseal/formats/jsonschema"
+	"github.com/tagseal/tagseal/formats/protobuf"
 	"github.com/tagseal/tagseal/tags"
 )
 
@@ -28,7 +29,9 @@ type reference struct{ name, schema string }
 type formatPlan interface {
 	schemaType() string
 	encode(msg any) (body []byte, indexes []int, err error)
-	rewrite(indexes []int, in, out []byte, fn leafFunc) ([]byte, error)
+	// rewrite walks the encoded message once; write is true when
+	// serializing (Protobuf then fills in unset tagged strings).
+	rewrite(indexes []int, in, out []byte, fn leafFunc, write bool) ([]byte, error)
 	decode(indexes []int, data []byte, reader formatPlan, target any) (any, error)
 	// validate checks plaintext against the schema where the format can
 	// (JSON Schema); others return nil.
@@ -60,6 +63,16 @@ func compileFormat(info *schemaregistry.SchemaInfo, refs []reference, sel *tags.
 			return nil, err
 		}
 		return jsonPlan{p}, nil
+	case TypeProtobuf:
+		prefs := make([]protobuf.Reference, len(refs))
+		for i, r := range refs {
+			prefs[i] = protobuf.Reference{Name: r.name, Schema: r.schema}
+		}
+		p, err := protobuf.Compile(info.Schema, prefs, sel)
+		if err != nil {
+			return nil, err
+		}
+		return protoPlan{p}, nil
 	default:
 		return nil, fmt.Errorf("%w: %q", ErrUnsupportedFormat, info.SchemaType)
 	}
@@ -77,7 +90,7 @@ func (a avroPlan) encode(msg any) ([]byte, []int, error) {
 	return b, nil, err
 }
 
-func (a avroPlan) rewrite(_ []int, in, out []byte, fn leafFunc) ([]byte, error) {
+func (a avroPlan) rewrite(_ []int, in, out []byte, fn leafFunc, _ bool) ([]byte, error) {
 	return a.p.Rewrite(in, out, func(l *avro.Leaf, value, scratch []byte) ([]byte, error) {
 		return fn(l.Path, l.Kind == avro.String, l.Rules, value, scratch)
 	})
@@ -103,7 +116,7 @@ func (j jsonPlan) encode(msg any) ([]byte, []int, error) {
 	return b, nil, err
 }
 
-func (j jsonPlan) rewrite(_ []int, in, out []byte, fn leafFunc) ([]byte, error) {
+func (j jsonPlan) rewrite(_ []int, in, out []byte, fn leafFunc, _ bool) ([]byte, error) {
 	return j.p.Rewrite(in, out, func(l *jsonschema.Leaf, value, scratch []byte) ([]byte, error) {
 		return fn(l.Path, true, l.Rules, value, scratch)
 	})
@@ -111,4 +124,23 @@ func (j jsonPlan) rewrite(_ []int, in, out []byte, fn leafFunc) ([]byte, error) 
 
 func (j jsonPlan) decode(_ []int, data []byte, _ formatPlan, target any) (any, error) {
 	return j.p.Decode(data, target)
+}
+
+type protoPlan struct{ p *protobuf.Plan }
+
+func (protoPlan) schemaType() string               { return TypeProtobuf }
+func (r protoPlan) tagged() bool                   { return r.p.Tagged() }
+func (r protoPlan) recordName() string             { return r.p.Name() }
+func (protoPlan) validate(_ []int, _ []byte) error { return nil }
+
+func (r protoPlan) encode(msg any) ([]byte, []int, error) { return r.p.Encode(msg) }
+
+func (r protoPlan) rewrite(idx []int, in, out []byte, fn leafFunc, write bool) ([]byte, error) {
+	return r.p.Rewrite(idx, in, out, func(l *protobuf.Leaf, value, scratch []byte) ([]byte, error) {
+		return fn(l.Path, !l.Bytes, l.Rules, value, scratch)
+	}, write)
+}
+
+func (r protoPlan) decode(idx []int, data []byte, _ formatPlan, target any) (any, error) {
+	return r.p.Decode(idx, data, target)
 }

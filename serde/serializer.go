@@ -11,6 +11,8 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry"
 	cserde "github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/serde"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/tagseal/tagseal/formats/avro"
 	"github.com/tagseal/tagseal/formats/jsonschema"
 )
@@ -104,7 +106,7 @@ func (s *Serializer) SerializeWithHeaders(topic string, msg any) ([]kafka.Header
 			out = appendMessageIndexes(out, indexes)
 		}
 		if p.plan.tagged() {
-			out, err = p.plan.rewrite(indexes, encoded, out, s.encryptLeaf(p, subject))
+			out, err = p.plan.rewrite(indexes, encoded, out, s.encryptLeaf(p, subject), true)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -114,7 +116,7 @@ func (s *Serializer) SerializeWithHeaders(topic string, msg any) ([]kafka.Header
 		return nil, out, nil
 	}
 	if p.plan.tagged() {
-		body, err = p.plan.rewrite(indexes, encoded, nil, s.encryptLeaf(p, subject))
+		body, err = p.plan.rewrite(indexes, encoded, nil, s.encryptLeaf(p, subject), true)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -225,11 +227,17 @@ func (s *Serializer) schemaOf(msg any) (string, error) {
 	}
 	var schema string
 	var err error
-	switch s.conf.SchemaType {
+	schemaType := s.conf.SchemaType
+	if _, ok := msg.(proto.Message); ok {
+		schemaType = TypeProtobuf
+	}
+	switch schemaType {
 	case "", TypeAvro:
 		schema, err = avro.SchemaOf(msg)
 	case TypeJSONSchema:
 		schema, err = jsonschema.SchemaOf(msg)
+	case TypeProtobuf:
+		err = fmt.Errorf("%w: auto-registration of Protobuf schemas; register the .proto and set UseLatestVersion or UseSchemaID", ErrUnsupportedFormat)
 	default:
 		err = fmt.Errorf("%w: cannot derive a %q schema from a Go value", ErrUnsupportedFormat, s.conf.SchemaType)
 	}
