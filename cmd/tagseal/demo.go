@@ -10,7 +10,14 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry"
 	cserde "github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/serde"
 
+	"google.golang.org/protobuf/encoding/prototext"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
+
+	"github.com/tagseal/tagseal/formats/protobuf"
 	"github.com/tagseal/tagseal/serde"
+	"github.com/tagseal/tagseal/tags"
 )
 
 // Customer is the demo record.
@@ -94,7 +101,80 @@ func runDemo(w io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(w, "\n4. Consumer without the secret (rule says onFailure NONE for reads):")
-	return consume(w, client, topic, other, payloads)
+	if err := consume(w, client, topic, other, payloads); err != nil {
+		return err
+	}
+	return otherFormats(w, client, rule, secret, other)
+}
+
+// otherFormats repeats the round trip for one JSON Schema record and one
+// Protobuf record through the same Serializer type.
+func otherFormats(w io.Writer, client schemaregistry.Client, rule schemaregistry.Rule, secret, other string) error {
+	jsonSchema := `{"type":"object","title":"Customer","properties":{
+	  "id":{"type":"integer"},
+	  "email":{"type":"string","confluent:tags":["PII"]},
+	  "tier":{"type":"string"}}}`
+	protoSchema := `syntax = "proto3";
+package demo;
+import "confluent/meta.proto";
+message Customer {
+  int32 id = 1;
+  string email = 2 [(confluent.field_meta).tags = "PII"];
+  string tier = 3;
+}`
+	c := demoCustomers[0]
+	pplan, err := protobuf.Compile(protoSchema, nil, &tags.RuleSet{})
+	if err != nil {
+		return err
+	}
+	md := pplan.File().Messages().Get(0)
+	pmsg := dynamicpb.NewMessage(md)
+	pmsg.Set(md.Fields().ByName("id"), protoreflect.ValueOfInt32(c.ID))
+	pmsg.Set(md.Fields().ByName("email"), protoreflect.ValueOfString(c.Email))
+	pmsg.Set(md.Fields().ByName("tier"), protoreflect.ValueOfString(c.Tier))
+	formats := []struct {
+		step, typ, topic, schema string
+		value                    any
+	}{
+		{"5", "JSON", "customers-json", jsonSchema, map[string]any{"id": c.ID, "email": c.Email, "tier": c.Tier}},
+		{"6", "PROTOBUF", "customers-proto", protoSchema, pmsg},
+	}
+	for _, f := range formats {
+		if _, err := client.Register(f.topic+"-value", schemaregistry.SchemaInfo{Schema: f.schema, SchemaType: f.typ,
+			RuleSet: &schemaregistry.RuleSet{DomainRules: []schemaregistry.Rule{rule}}}, false); err != nil {
+			return err
+		}
+		sconf := serde.NewSerializerConfig()
+		sconf.AutoRegisterSchemas = false
+		sconf.UseLatestVersion = true
+		sconf.RuleConfig = map[string]string{"secret": secret}
+		ser, err := serde.NewSerializer(client, cserde.ValueSerde, sconf)
+		if err != nil {
+			return err
+		}
+		payload, err := ser.Serialize(f.topic, f.value)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "\n%s. %s record (email tagged PII), as stored:\n   %s\n", f.step, f.typ, strconv.QuoteToASCII(string(payload)))
+		for _, reader := range []struct{ who, secret string }{{"with the secret", secret}, {"without it", other}} {
+			dconf := serde.NewDeserializerConfig()
+			dconf.RuleConfig = map[string]string{"secret": reader.secret}
+			de, err := serde.NewDeserializer(client, cserde.ValueSerde, dconf)
+			if err != nil {
+				return err
+			}
+			v, err := de.Deserialize(f.topic, payload)
+			if err != nil {
+				return err
+			}
+			if m, ok := v.(proto.Message); ok {
+				v = prototext.MarshalOptions{}.Format(m)
+			}
+			fmt.Fprintf(w, "   read %-15s %v\n", reader.who+":", v)
+		}
+	}
+	return nil
 }
 
 func consume(w io.Writer, client schemaregistry.Client, topic, secret string, payloads [][]byte) error {

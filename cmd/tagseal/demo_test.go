@@ -14,7 +14,23 @@ func TestDemo(t *testing.T) {
 	text := out.String()
 	stored := section(t, text, "2. ", "3. ")
 	holder := section(t, text, "3. ", "4. ")
-	outsider := text[strings.Index(text, "4. "):]
+	outsider := section(t, text, "4. ", "5. ")
+	for _, step := range []string{"5. JSON", "6. PROTOBUF"} {
+		i := strings.Index(text, step)
+		if i < 0 {
+			t.Fatalf("demo lacks %q", step)
+		}
+		part := text[i:]
+		if j := strings.Index(part[3:], "\n\n"); j >= 0 {
+			part = part[:j+3]
+		}
+		stored, rest, _ := strings.Cut(part, "read with the secret:")
+		holder, outsider, _ := strings.Cut(rest, "read without it:")
+		email := demoCustomers[0].Email
+		if strings.Contains(stored, email) || !strings.Contains(holder, email) || strings.Contains(outsider, email) {
+			t.Errorf("%s: tagged email visible where it must not be, or hidden from the key holder:\n%s", step, part)
+		}
+	}
 	for _, c := range demoCustomers {
 		for _, secret := range []string{c.Name, c.Email, c.SSN} {
 			if strings.Contains(stored, secret) {
