@@ -21,6 +21,10 @@ demo:
 fuzz:
 	$(GO) test ./formats/avro -run '^$$' -fuzz FuzzRewrite -fuzztime $(FUZZTIME)
 
-## bench: tagseal and Confluent's serdes side by side.
+## bench: tagseal and Confluent's serdes side by side; writes bench/RESULTS.md.
+BENCHCOUNT ?= 5
 bench:
-	$(GO) test ./bench -run '^$$' -bench . -benchmem
+	$(GO) test ./bench -run '^$$' -bench 'Serde|Floor' -benchmem -count $(BENCHCOUNT) | tee bench/out.txt
+	$(GO) test ./bench -run '^$$' -bench 'Parallel' -benchmem -count $(BENCHCOUNT) -cpu 1,2 | tee -a bench/out.txt
+	$(GO) run ./bench/report < bench/out.txt > bench/RESULTS.md
+	cat bench/RESULTS.md

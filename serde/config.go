@@ -3,6 +3,7 @@ package serde
 import (
 	"time"
 
+	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/rules/encryption/deks"
 	cserde "github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/serde"
 )
 
@@ -45,6 +46,10 @@ type Options struct {
 	// SchemaType is the format of schemas derived from Go values for
 	// auto-registration: TypeAvro (default) or TypeJSONSchema.
 	SchemaType string
+	// DEKClient is the DEK Registry client. Default: confluent-kafka-go's
+	// deks client for the schema registry client's configuration (for a
+	// mock:// URL, its process-wide in-memory mock).
+	DEKClient deks.Client
 	// Validate checks JSON Schema payloads against their schema: plaintext
 	// before encryption on write, after decryption on read (Confluent's
 	// EnableValidation).

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry"
 	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/rules/encryption/deks"
@@ -22,26 +24,40 @@ type compiled struct {
 	rules       *tags.RuleSet
 	fieldKeys   []*ruleKeys // parallel to rules.Field
 	payloadKeys []*ruleKeys // parallel to rules.Payload
+	leaves      int         // expected tagged values per record, for size hints
+	lastSize    atomic.Int64
 }
 
 type planKey struct {
-	writer string // schema id or GUID
-	reader string // "" when the writer schema's rules apply
+	writer schemaRef
+	reader int // reader schema id; 0 when the writer schema's rules apply
 }
 
 // core is shared by Serializer and Deserializer: registry access, subject
 // naming, plan cache and the keyring.
 type core struct {
-	client    schemaregistry.Client
-	serdeType cserde.Type
-	strategy  cserde.SubjectNameStrategyFunc
-	keys      *keyring
-	dekClient deks.Client
-	mockDEKs  bool
+	client        schemaregistry.Client
+	serdeType     cserde.Type
+	strategy      cserde.SubjectNameStrategyFunc
+	keys          *keyring
+	dekClient     deks.Client
+	ownsDEKClient bool
 
 	mu    sync.RWMutex
 	plans map[planKey]*compiled
 	names map[string]string // schema text → record name, for record strategies
+
+	topicStrategy bool
+	subjects      sync.Map // topic → subject, for the topic strategy
+	writers       sync.Map // schemaRef → *schemaregistry.SchemaInfo (immutable)
+	latest        sync.Map // subject → *latestEntry
+	latestTTL     time.Duration
+	now           func() time.Time
+}
+
+type latestEntry struct {
+	meta    *schemaregistry.SchemaMetadata
+	expires time.Time
 }
 
 func (c *core) init(client schemaregistry.Client, serdeType cserde.Type, ruleConfig map[string]string,
@@ -49,17 +65,27 @@ func (c *core) init(client schemaregistry.Client, serdeType cserde.Type, ruleCon
 	if client == nil {
 		return errors.New("tagseal: schema registry client missing")
 	}
-	dekClient, err := deks.NewClient(client.Config())
-	if err != nil {
-		return fmt.Errorf("%w: DEK registry client: %v", ErrRegistry, err)
+	dekClient := opts.DEKClient
+	if dekClient == nil {
+		var err error
+		if dekClient, err = deks.NewClient(client.Config()); err != nil {
+			return fmt.Errorf("%w: DEK registry client: %v", ErrRegistry, err)
+		}
+		// Closing the process-wide mock would erase every key in it.
+		c.ownsDEKClient = !strings.HasPrefix(client.Config().SchemaRegistryURL, "mock://")
 	}
 	c.client = client
 	c.serdeType = serdeType
 	c.dekClient = dekClient
-	c.mockDEKs = strings.HasPrefix(client.Config().SchemaRegistryURL, "mock://")
+	var err error
 	c.keys = newKeyring(dekClient, ruleConfig, opts)
 	c.plans = map[planKey]*compiled{}
 	c.names = map[string]string{}
+	c.now = c.keys.now
+	c.latestTTL = opts.LatestSchemaTTL
+	if c.latestTTL == 0 {
+		c.latestTTL = DefaultLatestSchemaTTL
+	}
 	switch {
 	case opts.SubjectNameStrategy != nil:
 		c.strategy = opts.SubjectNameStrategy
@@ -71,11 +97,20 @@ func (c *core) init(client schemaregistry.Client, serdeType cserde.Type, ruleCon
 		// Topic naming is the default; Confluent's v2.15 default consults
 		// topic associations first and falls back to the same name.
 		c.strategy = cserde.TopicNameStrategy
+		c.topicStrategy = true
 	}
 	return err
 }
 
 func (c *core) subject(topic string, info schemaregistry.SchemaInfo) (string, error) {
+	if c.topicStrategy {
+		if s, ok := c.subjects.Load(topic); ok {
+			return s.(string), nil
+		}
+		s, _ := cserde.TopicNameStrategy(topic, c.serdeType, info)
+		c.subjects.Store(topic, s)
+		return s, nil
+	}
 	s, err := c.strategy(topic, c.serdeType, info)
 	if err != nil {
 		return "", fmt.Errorf("tagseal: subject name strategy: %w", err)
@@ -158,6 +193,9 @@ func (c *core) plan(key planKey, id int, writer, ruleInfo *schemaregistry.Schema
 		return nil, err
 	}
 	p = &compiled{id: id, plan: fp, rules: rules}
+	if fp.tagged() {
+		p.leaves = 8
+	}
 	for i := range rules.Field {
 		p.fieldKeys = append(p.fieldKeys, parseRuleKeys(&rules.Field[i]))
 	}
@@ -168,6 +206,30 @@ func (c *core) plan(key planKey, id int, writer, ruleInfo *schemaregistry.Schema
 	c.plans[key] = p
 	c.mu.Unlock()
 	return p, nil
+}
+
+// latestSchema returns the latest schema of subject (with metadata when
+// given), reusing an answer for LatestSchemaTTL.
+func (c *core) latestSchema(subject string, metadata map[string]string) (*schemaregistry.SchemaMetadata, error) {
+	if v, ok := c.latest.Load(subject); ok && c.latestTTL > 0 {
+		if e := v.(*latestEntry); c.now().Before(e.expires) {
+			return e.meta, nil
+		}
+	}
+	var meta schemaregistry.SchemaMetadata
+	var err error
+	if len(metadata) > 0 {
+		meta, err = c.client.GetLatestWithMetadata(subject, metadata, true)
+	} else {
+		meta, err = c.client.GetLatestSchemaMetadata(subject)
+	}
+	if err != nil {
+		return nil, registryErr(err, "subject "+subject)
+	}
+	if c.latestTTL > 0 {
+		c.latest.Store(subject, &latestEntry{meta: &meta, expires: c.now().Add(c.latestTTL)})
+	}
+	return &meta, nil
 }
 
 // ruleFailure applies a rule's failure action: NONE swallows the error
@@ -183,71 +245,172 @@ func ruleFailure(action tags.Action, err error, path, rule string) error {
 	return err
 }
 
-// encryptLeaf returns the leaf function that encrypts tagged values on write.
-func (c *core) encryptLeaf(p *compiled, subject string) leafFunc {
-	return func(path string, asString bool, rules []int, value, scratch []byte) ([]byte, error) {
-		cur, applied := value, 0
-		for _, ri := range rules {
-			r := &p.rules.Field[ri]
-			if !r.Write {
-				continue
-			}
-			dst := scratch[:0]
-			if applied > 0 {
-				dst = nil
-			}
-			out, err := c.encryptWith(p.fieldKeys[ri], subject, asString, cur, dst)
-			if err != nil {
-				if err := ruleFailure(r.OnWriteFailure, err, path, r.Name); err != nil {
-					return nil, err
-				}
-				continue
-			}
-			cur, applied = out, applied+1
-		}
-		return cur, nil
-	}
+// fieldCrypter is the leaf.Transformer of one record: it applies the
+// plan's field rules in the record's direction. Instances are pooled and
+// keep their buffers, so a record costs no allocation here; the DEKs a
+// record uses are looked up once per record, not once per field.
+type fieldCrypter struct {
+	c       *core
+	p       *compiled
+	subject string
+	write   bool
+	tmp     []byte    // ciphertext before base64, or decoded base64
+	bufs    [2][]byte // alternating outputs of chained rules
+	deks    []dekMemo
+	nonces  nonceSource
 }
 
-// decryptLeaf returns the leaf function that decrypts tagged values on read,
-// rules in reverse order.
-func (c *core) decryptLeaf(p *compiled, subject string) leafFunc {
-	return func(path string, asString bool, rules []int, value, scratch []byte) ([]byte, error) {
-		cur, applied := value, 0
-		for i := len(rules) - 1; i >= 0; i-- {
-			r := &p.rules.Field[rules[i]]
-			if !r.Read {
-				continue
-			}
-			dst := scratch[:0]
-			if applied > 0 {
-				dst = nil
-			}
-			out, err := c.decryptWith(p.fieldKeys[rules[i]], subject, asString, cur, dst)
-			if err != nil {
-				if err := ruleFailure(r.OnReadFailure, err, path, r.Name); err != nil {
-					return nil, err
-				}
-				continue
-			}
-			cur, applied = out, applied+1
-		}
-		return cur, nil
-	}
+// dekMemo remembers the DEK a rule used in this record.
+type dekMemo struct {
+	rk      *ruleKeys
+	version int
+	e       *dekEntry
 }
 
-func (c *core) encryptWith(rk *ruleKeys, subject string, asString bool, value, dst []byte) ([]byte, error) {
+var crypterPool = sync.Pool{New: func() any { return &fieldCrypter{} }}
+
+func (c *core) crypter(p *compiled, subject string, write bool) *fieldCrypter {
+	f := crypterPool.Get().(*fieldCrypter)
+	// Pointer stores cost write barriers while the GC runs: skip the ones
+	// that would not change anything, which is the common case.
+	if f.c != c {
+		f.c = c
+	}
+	if f.p != p {
+		f.p = p
+	}
+	if f.subject != subject {
+		f.subject = subject
+	}
+	f.write = write
+	return f
+}
+
+// release returns the crypter to the pool. It keeps its buffers and its
+// last core and plan (they stay reachable only until the pool is cleared).
+func (f *fieldCrypter) release() {
+	f.deks = f.deks[:0]
+	for i := range f.bufs {
+		if cap(f.bufs[i]) > maxPooledBuffer {
+			f.bufs[i] = nil // do not pin very large buffers
+		}
+	}
+	if cap(f.tmp) > maxPooledBuffer {
+		f.tmp = nil
+	}
+	crypterPool.Put(f)
+}
+
+// writeDEK and readDEK memoize the keyring per record.
+func (f *fieldCrypter) writeDEK(rk *ruleKeys) (*dekEntry, error) {
+	for _, m := range f.deks {
+		if m.rk == rk && m.version < 0 {
+			return m.e, nil
+		}
+	}
+	e, err := f.c.keys.writeDEK(rk, f.subject)
+	if err == nil {
+		f.deks = append(f.deks, dekMemo{rk, -1, e})
+	}
+	return e, err
+}
+
+func (f *fieldCrypter) readDEK(rk *ruleKeys, version int) (*dekEntry, error) {
+	for _, m := range f.deks {
+		if m.rk == rk && m.version == version {
+			return m.e, nil
+		}
+	}
+	e, err := f.c.keys.readDEK(rk, f.subject, version)
+	if err == nil {
+		f.deks = append(f.deks, dekMemo{rk, version, e})
+	}
+	return e, err
+}
+
+// Transform encrypts (write) or decrypts (read) one tagged value with every
+// rule that applies, in declaration order on write and reverse on read. The
+// result lives in the crypter's buffers until the next call.
+func (f *fieldCrypter) Transform(path string, asString bool, rules []int, value, _ []byte) ([]byte, error) {
+	cur, applied := value, 0
+	for i := range rules {
+		ri := rules[i]
+		if !f.write {
+			ri = rules[len(rules)-1-i]
+		}
+		r := &f.p.rules.Field[ri]
+		if f.write && !r.Write || !f.write && !r.Read {
+			continue
+		}
+		slot := applied % 2
+		out, err := f.apply(f.p.fieldKeys[ri], asString, cur, f.bufs[slot][:0])
+		if err != nil {
+			action := r.OnReadFailure
+			if f.write {
+				action = r.OnWriteFailure
+			}
+			if err := ruleFailure(action, err, path, r.Name); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		f.bufs[slot] = out
+		cur, applied = out, applied+1
+	}
+	return cur, nil
+}
+
+func (f *fieldCrypter) apply(rk *ruleKeys, asString bool, value, dst []byte) ([]byte, error) {
 	if rk.err != nil {
 		return nil, rk.err
 	}
-	return c.keys.encryptValue(rk, subject, asString, value, dst)
+	var err error
+	var out []byte
+	if f.write {
+		var e *dekEntry
+		if e, err = f.writeDEK(rk); err != nil {
+			return nil, err
+		}
+		out, f.tmp, err = sealValue(e, rk, asString, value, dst, f.tmp, &f.nonces)
+		return out, err
+	}
+	var ct []byte
+	var version int
+	if ct, version, f.tmp, err = parseStored(rk, asString, value, f.tmp); err != nil {
+		return nil, err
+	}
+	e, err := f.readDEK(rk, version)
+	if err != nil {
+		return nil, err
+	}
+	return openValue(e, ct, dst)
 }
 
-func (c *core) decryptWith(rk *ruleKeys, subject string, asString bool, value, dst []byte) ([]byte, error) {
+func (c *core) encryptWith(rk *ruleKeys, subject string, value []byte) ([]byte, error) {
 	if rk.err != nil {
 		return nil, rk.err
 	}
-	return c.keys.decryptValue(rk, subject, asString, value, dst)
+	e, err := c.keys.writeDEK(rk, subject)
+	if err != nil {
+		return nil, err
+	}
+	out, _, err := sealValue(e, rk, false, value, nil, nil, nil)
+	return out, err
+}
+
+func (c *core) decryptWith(rk *ruleKeys, subject string, value []byte) ([]byte, error) {
+	if rk.err != nil {
+		return nil, rk.err
+	}
+	ct, version, _, err := parseStored(rk, false, value, nil)
+	if err != nil {
+		return nil, err
+	}
+	e, err := c.keys.readDEK(rk, subject, version)
+	if err != nil {
+		return nil, err
+	}
+	return openValue(e, ct, nil)
 }
 
 // encryptPayload applies the ENCRYPT_PAYLOAD rules to the encoded message.
@@ -257,7 +420,7 @@ func (c *core) encryptPayload(p *compiled, subject string, payload []byte) ([]by
 		if !r.Write {
 			continue
 		}
-		out, err := c.encryptWith(p.payloadKeys[i], subject, false, payload, nil)
+		out, err := c.encryptWith(p.payloadKeys[i], subject, payload)
 		if err != nil {
 			if err := ruleFailure(r.OnWriteFailure, err, "", r.Name); err != nil {
 				return nil, err
@@ -276,7 +439,7 @@ func (c *core) decryptPayload(p *compiled, subject string, payload []byte) ([]by
 		if !r.Read {
 			continue
 		}
-		out, err := c.decryptWith(p.payloadKeys[i], subject, false, payload, nil)
+		out, err := c.decryptWith(p.payloadKeys[i], subject, payload)
 		if err != nil {
 			if err := ruleFailure(r.OnReadFailure, err, "", r.Name); err != nil {
 				return nil, err
@@ -288,10 +451,10 @@ func (c *core) decryptPayload(p *compiled, subject string, payload []byte) ([]by
 	return payload, nil
 }
 
-// Close releases the DEK Registry client. The process-wide mock DEK
-// registry is left alone, since closing it would erase every key in it.
+// Close releases the DEK Registry client the serde created (never a
+// client passed in Options, nor the process-wide mock).
 func (c *core) Close() error {
-	if c.dekClient != nil && !c.mockDEKs {
+	if c.ownsDEKClient {
 		return c.dekClient.Close()
 	}
 	return nil
@@ -308,4 +471,27 @@ func registryErr(err error, what string) error {
 // registry, or the mock client's url.Error saying "Not Found".
 func isNotFound(err error) bool {
 	return isRestCode(err, 404) || strings.Contains(strings.ToLower(err.Error()), "not found")
+}
+
+// sizeHint estimates the framed size of a record once its tagged values are
+// encrypted, so the output buffer is allocated once: the last record's
+// size with a margin, or a guess for the first.
+func (p *compiled) sizeHint(encoded int) int {
+	if last := int(p.lastSize.Load()); last > 0 {
+		return max(last+last/8, encoded) + 16
+	}
+	return encoded + encoded/3 + 48*p.leaves + 16
+}
+
+var bufferPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+func getBuffer() *[]byte { return bufferPool.Get().(*[]byte) }
+
+// maxPooledBuffer bounds the buffers pooled objects keep between records.
+const maxPooledBuffer = 1 << 20
+
+func putBuffer(b *[]byte) {
+	if cap(*b) <= maxPooledBuffer {
+		bufferPool.Put(b)
+	}
 }

@@ -2,6 +2,7 @@ package serde
 
 import (
 	"strconv"
+	"sync/atomic"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry"
@@ -16,6 +17,7 @@ import (
 type Deserializer struct {
 	*core
 	conf *DeserializerConfig
+	hot  atomic.Pointer[source]
 }
 
 var _ cserde.Deserializer = (*Deserializer)(nil)
@@ -76,44 +78,34 @@ func (d *Deserializer) deserialize(topic string, headers []kafka.Header, payload
 	if err != nil {
 		return nil, err
 	}
-	writer, key, err := d.writerSchema(topic, fr.ref)
+	src, err := d.source(topic, fr.ref)
 	if err != nil {
 		return nil, err
 	}
 	var indexes []int
-	if writer.SchemaType == TypeProtobuf {
+	if src.protobuf {
 		if indexes, err = fr.messageIndexes(); err != nil {
 			return nil, err
 		}
 	}
 	body := payload[fr.n:]
-	subject, err := d.subject(topic, writer)
-	if err != nil {
-		return nil, err
-	}
-	ruleInfo := &writer
-	var reader *compiled
-	if readerMeta, err := d.readerSchema(subject); err != nil {
-		return nil, err
-	} else if readerMeta != nil {
-		ruleInfo = &readerMeta.SchemaInfo
-		key.reader = strconv.Itoa(readerMeta.ID)
-		if reader, err = d.plan(planKey{writer: key.reader}, readerMeta.ID, &readerMeta.SchemaInfo, &readerMeta.SchemaInfo); err != nil {
-			return nil, err
-		}
-	}
-	p, err := d.plan(key, fr.ref.id, &writer, ruleInfo)
-	if err != nil {
-		return nil, err
-	}
+	p, subject, reader := src.plan, src.subject, src.reader
 	if body, err = d.decryptPayload(p, subject, body); err != nil {
 		return nil, err
 	}
 	// The walk runs even when nothing is tagged: it validates lengths and
 	// block counts before the decoder allocates anything.
-	if body, err = p.plan.rewrite(indexes, body, make([]byte, 0, len(body)), d.decryptLeaf(p, subject), false); err != nil {
+	// Decoders copy what they keep, so the plaintext buffer is pooled.
+	fc := d.crypter(p, subject, false)
+	buf := getBuffer()
+	body, err = p.plan.rewrite(indexes, body, (*buf)[:0], fc, false)
+	fc.release()
+	if err != nil {
+		putBuffer(buf)
 		return nil, err
 	}
+	*buf = body
+	defer putBuffer(buf)
 	if d.conf.Validate {
 		if err := p.plan.validate(indexes, body); err != nil {
 			return nil, err
@@ -126,38 +118,80 @@ func (d *Deserializer) deserialize(topic string, headers []kafka.Header, payload
 	return p.plan.decode(indexes, body, readerPlan, target)
 }
 
-func (d *Deserializer) writerSchema(topic string, ref schemaRef) (schemaregistry.SchemaInfo, planKey, error) {
-	if ref.id > 0 {
-		subject, err := d.subject(topic, schemaregistry.SchemaInfo{})
-		if err != nil {
-			return schemaregistry.SchemaInfo{}, planKey{}, err
-		}
-		info, err := d.client.GetBySubjectAndID(subject, ref.id)
-		if err != nil {
-			return info, planKey{}, registryErr(err, "schema id "+strconv.Itoa(ref.id))
-		}
-		return info, planKey{writer: strconv.Itoa(ref.id)}, nil
+// source is what a payload's schema reference resolves to for a topic.
+type source struct {
+	topic    string
+	ref      schemaRef
+	subject  string
+	plan     *compiled
+	reader   *compiled // reader-schema plan, when one is configured
+	protobuf bool
+}
+
+// source resolves a payload's writer schema, subject and plans. Without a
+// reader schema the answer cannot change, so the last one is kept in an
+// atomic pointer and consumers of one topic skip every map.
+func (d *Deserializer) source(topic string, ref schemaRef) (*source, error) {
+	fixed := len(d.conf.UseLatestWithMetadata) == 0 && !d.conf.UseLatestVersion
+	if h := d.hot.Load(); fixed && h != nil && h.ref == ref && h.topic == topic {
+		return h, nil
 	}
-	info, err := d.client.GetByGUID(ref.guid.String())
+	writer, key, err := d.writerSchema(topic, ref)
 	if err != nil {
-		return info, planKey{}, registryErr(err, "schema GUID "+ref.guid.String())
+		return nil, err
 	}
-	return info, planKey{writer: ref.guid.String()}, nil
+	src := &source{topic: topic, ref: ref, protobuf: writer.SchemaType == TypeProtobuf}
+	if src.subject, err = d.subject(topic, writer); err != nil {
+		return nil, err
+	}
+	ruleInfo := &writer
+	readerMeta, err := d.readerSchema(src.subject)
+	if err != nil {
+		return nil, err
+	}
+	if readerMeta != nil {
+		ruleInfo = &readerMeta.SchemaInfo
+		key.reader = readerMeta.ID
+		if src.reader, err = d.plan(planKey{writer: schemaRef{id: readerMeta.ID}}, readerMeta.ID, &readerMeta.SchemaInfo, &readerMeta.SchemaInfo); err != nil {
+			return nil, err
+		}
+	}
+	if src.plan, err = d.plan(key, ref.id, &writer, ruleInfo); err != nil {
+		return nil, err
+	}
+	if fixed {
+		d.hot.Store(src)
+	}
+	return src, nil
+}
+
+// writerSchema returns the schema a payload was written with. A schema
+// id's content never changes, so answers are kept for the serde's life.
+func (d *Deserializer) writerSchema(topic string, ref schemaRef) (schemaregistry.SchemaInfo, planKey, error) {
+	key := planKey{writer: ref}
+	if v, ok := d.writers.Load(ref); ok {
+		return *v.(*schemaregistry.SchemaInfo), key, nil
+	}
+	var info schemaregistry.SchemaInfo
+	var err error
+	if ref.id > 0 {
+		var subject string
+		if subject, err = d.subject(topic, schemaregistry.SchemaInfo{}); err != nil {
+			return info, key, err
+		}
+		if info, err = d.client.GetBySubjectAndID(subject, ref.id); err != nil {
+			return info, key, registryErr(err, "schema id "+strconv.Itoa(ref.id))
+		}
+	} else if info, err = d.client.GetByGUID(ref.guid.String()); err != nil {
+		return info, key, registryErr(err, "schema GUID "+ref.guid.String())
+	}
+	d.writers.Store(ref, &info)
+	return info, key, nil
 }
 
 func (d *Deserializer) readerSchema(subject string) (*schemaregistry.SchemaMetadata, error) {
-	var meta schemaregistry.SchemaMetadata
-	var err error
-	switch {
-	case len(d.conf.UseLatestWithMetadata) > 0:
-		meta, err = d.client.GetLatestWithMetadata(subject, d.conf.UseLatestWithMetadata, true)
-	case d.conf.UseLatestVersion:
-		meta, err = d.client.GetLatestSchemaMetadata(subject)
-	default:
+	if len(d.conf.UseLatestWithMetadata) == 0 && !d.conf.UseLatestVersion {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, registryErr(err, "subject "+subject)
-	}
-	return &meta, nil
+	return d.latestSchema(subject, d.conf.UseLatestWithMetadata)
 }

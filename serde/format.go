@@ -8,6 +8,7 @@ import (
 	"github.com/tagseal/tagseal/formats/avro"
 	"github.com/tagseal/tagseal/formats/jsonschema"
 	"github.com/tagseal/tagseal/formats/protobuf"
+	"github.com/tagseal/tagseal/internal/leaf"
 	"github.com/tagseal/tagseal/tags"
 )
 
@@ -18,9 +19,6 @@ const (
 	TypeProtobuf   = "PROTOBUF"
 )
 
-// leafFunc transforms one tagged value.
-type leafFunc func(path string, asString bool, rules []int, value, scratch []byte) ([]byte, error)
-
 // reference is a resolved schema reference: its name and text.
 type reference struct{ name, schema string }
 
@@ -28,10 +26,12 @@ type reference struct{ name, schema string }
 // indexes are Protobuf message indexes; other formats ignore them.
 type formatPlan interface {
 	schemaType() string
-	encode(msg any) (body []byte, indexes []int, err error)
+	// encode returns the encoded message; when done is not nil, body lives
+	// in a pooled buffer and done.Release must be called after its last use.
+	encode(msg any) (body []byte, indexes []int, done releaser, err error)
 	// rewrite walks the encoded message once; write is true when
 	// serializing (Protobuf then fills in unset tagged strings).
-	rewrite(indexes []int, in, out []byte, fn leafFunc, write bool) ([]byte, error)
+	rewrite(indexes []int, in, out []byte, fn leaf.Transformer, write bool) ([]byte, error)
 	decode(indexes []int, data []byte, reader formatPlan, target any) (any, error)
 	// validate checks plaintext against the schema where the format can
 	// (JSON Schema); others return nil.
@@ -39,6 +39,9 @@ type formatPlan interface {
 	tagged() bool
 	recordName() string
 }
+
+// releaser returns a pooled buffer.
+type releaser interface{ Release() }
 
 // compileFormat compiles a schema with its references for its schema type.
 func compileFormat(info *schemaregistry.SchemaInfo, refs []reference, sel *tags.RuleSet) (formatPlan, error) {
@@ -85,15 +88,16 @@ func (a avroPlan) tagged() bool                   { return len(a.p.Leaves()) > 0
 func (a avroPlan) recordName() string             { return a.p.Name() }
 func (avroPlan) validate(_ []int, _ []byte) error { return nil }
 
-func (a avroPlan) encode(msg any) ([]byte, []int, error) {
-	b, err := a.p.Encode(msg)
-	return b, nil, err
+func (a avroPlan) encode(msg any) ([]byte, []int, releaser, error) {
+	e, err := a.p.EncodePooled(msg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return e.Bytes(), nil, e, nil
 }
 
-func (a avroPlan) rewrite(_ []int, in, out []byte, fn leafFunc, _ bool) ([]byte, error) {
-	return a.p.Rewrite(in, out, func(l *avro.Leaf, value, scratch []byte) ([]byte, error) {
-		return fn(l.Path, l.Kind == avro.String, l.Rules, value, scratch)
-	})
+func (a avroPlan) rewrite(_ []int, in, out []byte, fn leaf.Transformer, _ bool) ([]byte, error) {
+	return a.p.Rewrite(in, out, fn)
 }
 
 func (a avroPlan) decode(_ []int, data []byte, reader formatPlan, target any) (any, error) {
@@ -111,15 +115,13 @@ func (j jsonPlan) tagged() bool                     { return j.p.Tagged() }
 func (j jsonPlan) recordName() string               { return j.p.Title() }
 func (j jsonPlan) validate(_ []int, b []byte) error { return j.p.Validate(b) }
 
-func (j jsonPlan) encode(msg any) ([]byte, []int, error) {
+func (j jsonPlan) encode(msg any) ([]byte, []int, releaser, error) {
 	b, err := j.p.Encode(msg)
-	return b, nil, err
+	return b, nil, nil, err
 }
 
-func (j jsonPlan) rewrite(_ []int, in, out []byte, fn leafFunc, _ bool) ([]byte, error) {
-	return j.p.Rewrite(in, out, func(l *jsonschema.Leaf, value, scratch []byte) ([]byte, error) {
-		return fn(l.Path, true, l.Rules, value, scratch)
-	})
+func (j jsonPlan) rewrite(_ []int, in, out []byte, fn leaf.Transformer, _ bool) ([]byte, error) {
+	return j.p.Rewrite(in, out, fn)
 }
 
 func (j jsonPlan) decode(_ []int, data []byte, _ formatPlan, target any) (any, error) {
@@ -133,12 +135,13 @@ func (r protoPlan) tagged() bool                   { return r.p.Tagged() }
 func (r protoPlan) recordName() string             { return r.p.Name() }
 func (protoPlan) validate(_ []int, _ []byte) error { return nil }
 
-func (r protoPlan) encode(msg any) ([]byte, []int, error) { return r.p.Encode(msg) }
+func (r protoPlan) encode(msg any) ([]byte, []int, releaser, error) {
+	b, idx, err := r.p.Encode(msg)
+	return b, idx, nil, err
+}
 
-func (r protoPlan) rewrite(idx []int, in, out []byte, fn leafFunc, write bool) ([]byte, error) {
-	return r.p.Rewrite(idx, in, out, func(l *protobuf.Leaf, value, scratch []byte) ([]byte, error) {
-		return fn(l.Path, !l.Bytes, l.Rules, value, scratch)
-	}, write)
+func (r protoPlan) rewrite(idx []int, in, out []byte, fn leaf.Transformer, write bool) ([]byte, error) {
+	return r.p.Rewrite(idx, in, out, fn, write)
 }
 
 func (r protoPlan) decode(idx []int, data []byte, _ formatPlan, target any) (any, error) {

@@ -1,15 +1,20 @@
 package serde
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/rest"
@@ -20,6 +25,9 @@ import (
 	tinkpb "github.com/tink-crypto/tink-go/v2/proto/tink_go_proto"
 	"github.com/tink-crypto/tink-go/v2/tink"
 	"golang.org/x/sync/singleflight"
+	"google.golang.org/protobuf/proto"
+
+	agpb "github.com/tink-crypto/tink-go/v2/proto/aes_gcm_go_proto"
 
 	"github.com/tagseal/tagseal/kms"
 	"github.com/tagseal/tagseal/tags"
@@ -48,6 +56,16 @@ type ruleKeys struct {
 	expiryDays                 int
 	template                   *tinkpb.KeyTemplate
 	err                        error // invalid parameters: reported when the rule is used
+	hot                        atomic.Pointer[hotDEK]
+	hotRead                    atomic.Pointer[hotDEK]
+}
+
+// hotDEK is the DEK a rule last used, checked before the keyring's maps:
+// a plan usually serves one subject and one DEK version.
+type hotDEK struct {
+	subject string
+	version int
+	e       *dekEntry
 }
 
 func parseRuleKeys(r *tags.Rule) *ruleKeys {
@@ -85,38 +103,102 @@ func parseRuleKeys(r *tags.Rule) *ruleKeys {
 // the 5-byte version prefix.
 func (rk *ruleKeys) rotated() bool { return rk.expiryDays > 0 }
 
-// dekCipher is a DEK's Tink primitive, built once per DEK.
+// dekCipher is a DEK's primitive, built once per DEK. AES-GCM DEKs use
+// crypto/cipher directly with the key bytes of the Tink AesGcmKey: its
+// output, nonce ‖ ciphertext ‖ tag, is exactly Tink's raw AES-GCM output,
+// and sealing into a caller's buffer costs no allocation. AES-SIV DEKs use
+// Tink's deterministic AEAD.
 type dekCipher struct {
-	aead  tink.AEAD
+	gcm   cipher.AEAD
 	daead tink.DeterministicAEAD
 }
 
-func newDEKCipher(typeURL string, keyMaterial []byte) (*dekCipher, error) {
-	p, err := registry.Primitive(typeURL, keyMaterial)
-	if err != nil {
-		return nil, err
+const (
+	gcmNonceSize = 12
+	gcmTagSize   = 16
+)
+
+func newDEKCipher(algorithm string, keyMaterial []byte) (*dekCipher, error) {
+	switch algorithm {
+	case AES128GCM, AES256GCM, "":
+		var key agpb.AesGcmKey
+		if err := proto.Unmarshal(keyMaterial, &key); err != nil {
+			return nil, err
+		}
+		if key.GetVersion() != 0 || len(key.GetKeyValue()) != 16 && len(key.GetKeyValue()) != 32 {
+			return nil, fmt.Errorf("unsupported AesGcmKey (version %d, %d-byte key)", key.GetVersion(), len(key.GetKeyValue()))
+		}
+		block, err := aes.NewCipher(key.GetKeyValue())
+		if err != nil {
+			return nil, err
+		}
+		gcm, err := cipher.NewGCM(block)
+		if err != nil {
+			return nil, err
+		}
+		return &dekCipher{gcm: gcm}, nil
+	case AES256SIV:
+		p, err := registry.Primitive(daead.AESSIVKeyTemplate().TypeUrl, keyMaterial)
+		if err != nil {
+			return nil, err
+		}
+		d, ok := p.(tink.DeterministicAEAD)
+		if !ok {
+			return nil, fmt.Errorf("unexpected primitive %T", p)
+		}
+		return &dekCipher{daead: d}, nil
 	}
-	switch p := p.(type) {
-	case tink.DeterministicAEAD:
-		return &dekCipher{daead: p}, nil
-	case tink.AEAD:
-		return &dekCipher{aead: p}, nil
-	}
-	return nil, fmt.Errorf("unexpected primitive %T", p)
+	return nil, fmt.Errorf("%w: DEK algorithm %q", ErrInvalidRule, algorithm)
 }
 
-func (c *dekCipher) encrypt(plaintext []byte) ([]byte, error) {
+// seal appends the ciphertext of plaintext to dst, taking AES-GCM nonces
+// from nonces (fresh CSPRNG output, never reused).
+func (c *dekCipher) seal(dst, plaintext []byte, nonces *nonceSource) ([]byte, error) {
 	if c.daead != nil {
-		return c.daead.EncryptDeterministically(plaintext, nil)
+		ct, err := c.daead.EncryptDeterministically(plaintext, nil)
+		return append(dst, ct...), err
 	}
-	return c.aead.Encrypt(plaintext, nil)
+	off := len(dst)
+	dst = slices.Grow(dst, gcmNonceSize+len(plaintext)+gcmTagSize)[:off+gcmNonceSize]
+	nonces.fill(dst[off:])
+	return c.gcm.Seal(dst, dst[off:], plaintext, nil), nil
 }
 
-func (c *dekCipher) decrypt(ciphertext []byte) ([]byte, error) {
-	if c.daead != nil {
-		return c.daead.DecryptDeterministically(ciphertext, nil)
+// nonceSource hands out crypto/rand bytes read in batches, sparing one
+// getrandom call per field. Each byte is handed out once; a source belongs
+// to one goroutine at a time (it lives in a pooled fieldCrypter).
+type nonceSource struct {
+	buf [32 * gcmNonceSize]byte
+	pos int
+}
+
+func (n *nonceSource) fill(dst []byte) {
+	if n == nil {
+		rand.Read(dst)
+		return
 	}
-	return c.aead.Decrypt(ciphertext, nil)
+	if n.pos == 0 || n.pos+len(dst) > len(n.buf) {
+		rand.Read(n.buf[:])
+		n.pos = 0
+	}
+	copy(dst, n.buf[n.pos:])
+	clear(n.buf[n.pos : n.pos+len(dst)])
+	n.pos += len(dst)
+	if n.pos == len(n.buf) {
+		n.pos = 0
+	}
+}
+
+// open appends the plaintext of ciphertext to dst.
+func (c *dekCipher) open(dst, ciphertext []byte) ([]byte, error) {
+	if c.daead != nil {
+		pt, err := c.daead.DecryptDeterministically(ciphertext, nil)
+		return append(dst, pt...), err
+	}
+	if len(ciphertext) < gcmNonceSize+gcmTagSize {
+		return nil, errors.New("ciphertext too short")
+	}
+	return c.gcm.Open(dst, ciphertext[:gcmNonceSize], ciphertext[gcmNonceSize:], nil)
 }
 
 type dekEntry struct {
@@ -187,6 +269,17 @@ func (k *keyring) expired(rk *ruleKeys, e *dekEntry) bool {
 // the latest version, replaced by a new one when it is older than the
 // rule's expiry. A failed refresh keeps the cached DEK in service.
 func (k *keyring) writeDEK(rk *ruleKeys, subject string) (*dekEntry, error) {
+	if h := rk.hot.Load(); h != nil && h.subject == subject && k.fresh(h.e) && !k.expired(rk, h.e) {
+		return h.e, nil
+	}
+	e, err := k.writeDEKSlow(rk, subject)
+	if err == nil {
+		rk.hot.Store(&hotDEK{subject: subject, e: e})
+	}
+	return e, err
+}
+
+func (k *keyring) writeDEKSlow(rk *ruleKeys, subject string) (*dekEntry, error) {
 	key := writeKey{rk.kekName, subject, rk.algorithm, rk.rotated()}
 	k.mu.RLock()
 	cached := k.write[key]
@@ -302,6 +395,17 @@ func (k *keyring) createDEK(kek *deks.Kek, rk *ruleKeys, subject string, version
 // readDEK returns the DEK for a ciphertext: the version from its prefix, or
 // the unversioned DEK when the rule does not rotate.
 func (k *keyring) readDEK(rk *ruleKeys, subject string, version int) (*dekEntry, error) {
+	if h := rk.hotRead.Load(); h != nil && h.version == version && h.subject == subject && k.fresh(h.e) {
+		return h.e, nil
+	}
+	e, err := k.readDEKSlow(rk, subject, version)
+	if err == nil {
+		rk.hotRead.Store(&hotDEK{subject: subject, version: version, e: e})
+	}
+	return e, err
+}
+
+func (k *keyring) readDEKSlow(rk *ruleKeys, subject string, version int) (*dekEntry, error) {
 	key := dekKey{rk.kekName, subject, rk.algorithm, version}
 	k.mu.RLock()
 	cached := k.read[key]
@@ -374,16 +478,7 @@ func (k *keyring) entryFor(kek *deks.Kek, dek *deks.Dek, raw []byte) (*dekEntry,
 			return nil, err
 		}
 	}
-	var typeURL string
-	switch dek.Algorithm {
-	case AES128GCM, AES256GCM, "":
-		typeURL = aead.AES256GCMKeyTemplate().TypeUrl
-	case AES256SIV:
-		typeURL = daead.AESSIVKeyTemplate().TypeUrl
-	default:
-		return nil, fmt.Errorf("%w: DEK algorithm %q", ErrInvalidRule, dek.Algorithm)
-	}
-	c, err := newDEKCipher(typeURL, raw)
+	c, err := newDEKCipher(dek.Algorithm, raw)
 	if err != nil {
 		return nil, fmt.Errorf("%w: DEK key material does not parse: %v", ErrDEKUnwrapFailed, err)
 	}
@@ -532,54 +627,55 @@ func isRestCode(err error, code int) bool {
 	return errors.As(err, &re) && strings.HasPrefix(strconv.Itoa(re.Code), strconv.Itoa(code))
 }
 
-// encryptValue encrypts one value under the rule's current DEK and appends
-// the stored form to dst: raw for bytes, padded base64 for strings, with
-// the 0x00+version prefix when the rule rotates DEKs.
-func (k *keyring) encryptValue(rk *ruleKeys, subject string, asString bool, plaintext, dst []byte) ([]byte, error) {
-	e, err := k.writeDEK(rk, subject)
-	if err != nil {
-		return nil, err
-	}
-	ct, err := e.cipher.encrypt(plaintext)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidRule, err)
+// sealValue encrypts one value under DEK e and appends the stored form to
+// dst: raw for bytes, padded base64 for strings, with the 0x00+version
+// prefix when the rule rotates DEKs. tmp is scratch space for the raw
+// ciphertext of strings; the grown tmp is returned for reuse.
+func sealValue(e *dekEntry, rk *ruleKeys, asString bool, plaintext, dst, tmp []byte, nonces *nonceSource) (out, tmpOut []byte, err error) {
+	raw := dst
+	if asString {
+		raw = tmp[:0]
 	}
 	if rk.rotated() {
-		var prefix [5]byte
-		binary.BigEndian.PutUint32(prefix[1:], uint32(e.version))
-		ct = append(prefix[:], ct...)
+		raw = append(raw, 0)
+		raw = binary.BigEndian.AppendUint32(raw, uint32(e.version))
+	}
+	raw, err = e.cipher.seal(raw, plaintext, nonces)
+	if err != nil {
+		return nil, tmp, fmt.Errorf("%w: %v", ErrInvalidRule, err)
 	}
 	if asString {
-		return base64.StdEncoding.AppendEncode(dst, ct), nil
+		return base64.StdEncoding.AppendEncode(dst, raw), raw, nil
 	}
-	return append(dst, ct...), nil
+	return raw, tmp, nil
 }
 
-// decryptValue reverses encryptValue.
-func (k *keyring) decryptValue(rk *ruleKeys, subject string, asString bool, stored, dst []byte) ([]byte, error) {
-	ct := stored
+// parseStored decodes a stored value (base64 for strings) and splits off
+// the DEK version prefix when the rule rotates DEKs (version 0 otherwise).
+// tmp is scratch space for the decoded bytes; the grown tmp is returned.
+func parseStored(rk *ruleKeys, asString bool, stored, tmp []byte) (ct []byte, version int, tmpOut []byte, err error) {
+	ct = stored
 	if asString {
-		var err error
-		ct, err = base64.StdEncoding.AppendDecode(nil, stored)
+		tmp, err = base64.StdEncoding.AppendDecode(tmp[:0], stored)
 		if err != nil {
-			return nil, fmt.Errorf("%w: not base64", ErrInvalidCiphertext)
+			return nil, 0, tmp, fmt.Errorf("%w: not base64", ErrInvalidCiphertext)
 		}
+		ct = tmp
 	}
-	version := 0
 	if rk.rotated() {
 		if len(ct) < 5 || ct[0] != 0 {
-			return nil, fmt.Errorf("%w: missing DEK version prefix", ErrInvalidCiphertext)
+			return nil, 0, tmp, fmt.Errorf("%w: missing DEK version prefix", ErrInvalidCiphertext)
 		}
-		version = int(binary.BigEndian.Uint32(ct[1:5]))
-		ct = ct[5:]
+		return ct[5:], int(binary.BigEndian.Uint32(ct[1:5])), tmp, nil
 	}
-	e, err := k.readDEK(rk, subject, version)
-	if err != nil {
-		return nil, err
-	}
-	pt, err := e.cipher.decrypt(ct)
+	return ct, 0, tmp, nil
+}
+
+// openValue appends the plaintext of ciphertext ct to dst.
+func openValue(e *dekEntry, ct, dst []byte) ([]byte, error) {
+	pt, err := e.cipher.open(dst, ct)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrDecryptionFailed, err)
 	}
-	return append(dst, pt...), nil
+	return pt, nil
 }

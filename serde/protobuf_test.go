@@ -91,7 +91,7 @@ func TestProtobufBadInput(t *testing.T) {
 		"nested index out of range": frame([]byte{4, 2, 8}, body),
 		"negative index count":      frame([]byte{3}, body),
 		"missing indexes":           good[:5],
-		"truncated varint":          frame([]byte{2, 2}, append(append([]byte{}, body[:len(body)-1]...), 0x80)),
+		"truncated varint":          frame([]byte{2, 2}, []byte{0x08, 0x80}),
 		"bad tag":                   frame([]byte{2, 2}, []byte{0x00, 0x01}),
 		"length past end":           frame([]byte{2, 2}, []byte{0x12, 0x7f, 'a'}),
 		"tagged wrong wire type":    frame([]byte{2, 2}, []byte{0x10, 0x01}),

@@ -5,10 +5,12 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry"
+	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/rules/encryption/deks"
 	cserde "github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/serde"
 
 	"github.com/tagseal/tagseal/serde"
@@ -361,4 +363,108 @@ func TestAlternateKMSKeyIDs(t *testing.T) {
 	// Without alternates the DEK cannot be unwrapped: fail closed.
 	_, err = newSerializer(t, c, serde.Options{}).Serialize("alt", ada)
 	checkErr(t, err, serde.ErrKMSUnavailable)
+}
+
+// countingRegistry counts every call a serde makes to the Schema Registry.
+type countingRegistry struct {
+	schemaregistry.Client
+	calls atomic.Int64
+}
+
+func (c *countingRegistry) GetLatestSchemaMetadata(subject string) (schemaregistry.SchemaMetadata, error) {
+	c.calls.Add(1)
+	return c.Client.GetLatestSchemaMetadata(subject)
+}
+
+func (c *countingRegistry) GetBySubjectAndID(subject string, id int) (schemaregistry.SchemaInfo, error) {
+	c.calls.Add(1)
+	return c.Client.GetBySubjectAndID(subject, id)
+}
+
+func (c *countingRegistry) GetSchemaMetadataIncludeDeleted(subject string, version int, deleted bool) (schemaregistry.SchemaMetadata, error) {
+	c.calls.Add(1)
+	return c.Client.GetSchemaMetadataIncludeDeleted(subject, version, deleted)
+}
+
+// countingDEKs counts every call to the DEK Registry.
+type countingDEKs struct {
+	deks.Client
+	calls atomic.Int64
+}
+
+func (c *countingDEKs) GetKek(name string, deleted bool) (deks.Kek, error) {
+	c.calls.Add(1)
+	return c.Client.GetKek(name, deleted)
+}
+
+func (c *countingDEKs) GetDek(kek, subject, alg string, deleted bool) (deks.Dek, error) {
+	c.calls.Add(1)
+	return c.Client.GetDek(kek, subject, alg, deleted)
+}
+
+func (c *countingDEKs) GetDekVersion(kek, subject string, version int, alg string, deleted bool) (deks.Dek, error) {
+	c.calls.Add(1)
+	return c.Client.GetDekVersion(kek, subject, version, alg, deleted)
+}
+
+func (c *countingDEKs) RegisterKek(name, kmsType, kmsKeyID string, props map[string]string, doc string, shared bool) (deks.Kek, error) {
+	c.calls.Add(1)
+	return c.Client.RegisterKek(name, kmsType, kmsKeyID, props, doc, shared)
+}
+
+func (c *countingDEKs) RegisterDekVersion(kek, subject string, version int, alg, material string) (deks.Dek, error) {
+	c.calls.Add(1)
+	return c.Client.RegisterDekVersion(kek, subject, version, alg, material)
+}
+
+// After warm-up, records cost no Schema Registry, DEK Registry or KMS call,
+// in every format.
+func TestHotPathMakesNoRemoteCalls(t *testing.T) {
+	inner := newClient(t)
+	reg := &countingRegistry{Client: inner}
+	dekInner, err := deks.NewClient(inner.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dek := &countingDEKs{Client: dekInner}
+	registerSchema(t, inner, "hot-avro-value", customerSchema, rule(t, "counting-kms", nil))
+	registerJSON(t, inner, "hot-json-value", jsonCustomer, rule(t, "counting-kms", nil))
+	registerProto(t, inner, "hot-proto-value", protoSchema, rule(t, "counting-kms", nil))
+	opts := serde.Options{DEKClient: dek}
+	s := newSerializer(t, reg, opts)
+	d := newDeserializer(t, reg, testSecret, opts)
+	values := map[string]any{
+		"hot-avro":  ada,
+		"hot-json":  map[string]any{"id": 7, "name": "Ada Lovelace", "email": "ada@example.com"},
+		"hot-proto": protoCustomer(t),
+	}
+	round := func() {
+		for topic, v := range values {
+			b, err := s.Serialize(topic, v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := d.Deserialize(topic, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	round() // warm-up
+	regCalls, dekCalls := reg.calls.Load(), dek.calls.Load()
+	kms := counting.wraps.Load() + counting.unwraps.Load()
+	if regCalls == 0 || dekCalls == 0 {
+		t.Fatal("the counters must see the warm-up calls")
+	}
+	for i := 0; i < 300; i++ {
+		round()
+	}
+	if n := reg.calls.Load() - regCalls; n != 0 {
+		t.Errorf("hot path made %d Schema Registry calls", n)
+	}
+	if n := dek.calls.Load() - dekCalls; n != 0 {
+		t.Errorf("hot path made %d DEK Registry calls", n)
+	}
+	if n := counting.wraps.Load() + counting.unwraps.Load() - kms; n != 0 {
+		t.Errorf("hot path made %d KMS calls", n)
+	}
 }

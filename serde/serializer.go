@@ -3,8 +3,8 @@ package serde
 import (
 	"fmt"
 	"reflect"
-	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -27,6 +27,7 @@ type Serializer struct {
 	schemas   sync.Map // reflect.Type → schema text, for auto-registration
 	resolved  sync.Map // resolveKey → resolution
 	latestTTL time.Duration
+	hot       atomic.Pointer[hotTarget]
 }
 
 type resolveKey struct{ subject, schema string }
@@ -81,17 +82,16 @@ func (s *Serializer) SerializeWithHeaders(topic string, msg any) ([]kafka.Header
 	if msg == nil {
 		return nil, nil, nil
 	}
-	meta, subject, err := s.resolve(topic, msg)
+	meta, subject, p, err := s.target(topic, msg)
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := s.plan(planKey{writer: strconv.Itoa(meta.ID) + "/" + meta.GUID}, meta.ID, &meta.SchemaInfo, &meta.SchemaInfo)
+	encoded, indexes, done, err := p.plan.encode(msg)
 	if err != nil {
 		return nil, nil, err
 	}
-	encoded, indexes, err := p.plan.encode(msg)
-	if err != nil {
-		return nil, nil, err
+	if done != nil {
+		defer done.Release()
 	}
 	if s.conf.Validate {
 		if err := p.plan.validate(indexes, encoded); err != nil {
@@ -101,25 +101,32 @@ func (s *Serializer) SerializeWithHeaders(topic string, msg any) ([]kafka.Header
 	body := encoded
 	if s.frameWith == nil && len(p.rules.Payload) == 0 {
 		// Common case: write the frame and the rewritten body into one buffer.
-		out := appendIDFrame(make([]byte, 0, 5+len(indexes)+len(encoded)+len(encoded)/2+64), meta.ID)
+		out := appendIDFrame(make([]byte, 0, 5+len(indexes)+p.sizeHint(len(encoded))), meta.ID)
 		if p.plan.schemaType() == TypeProtobuf {
 			out = appendMessageIndexes(out, indexes)
 		}
 		if p.plan.tagged() {
-			out, err = p.plan.rewrite(indexes, encoded, out, s.encryptLeaf(p, subject), true)
+			fc := s.crypter(p, subject, true)
+			out, err = p.plan.rewrite(indexes, encoded, out, fc, true)
+			fc.release()
 			if err != nil {
 				return nil, nil, err
 			}
 		} else {
 			out = append(out, encoded...)
 		}
+		p.lastSize.Store(int64(len(out)))
 		return nil, out, nil
 	}
 	if p.plan.tagged() {
-		body, err = p.plan.rewrite(indexes, encoded, nil, s.encryptLeaf(p, subject), true)
+		fc := s.crypter(p, subject, true)
+		body, err = p.plan.rewrite(indexes, encoded, nil, fc, true)
+		fc.release()
 		if err != nil {
 			return nil, nil, err
 		}
+	} else if done != nil {
+		body = append([]byte(nil), encoded...) // encoded goes back to its pool
 	}
 	body, err = s.encryptPayload(p, subject, body)
 	if err != nil {
@@ -138,6 +145,42 @@ func (s *Serializer) SerializeWithHeaders(topic string, msg any) ([]kafka.Header
 	}
 	id.MessageIndexes = indexes
 	return s.frameWith(topic, s.serdeType, body, *id)
+}
+
+// hotTarget is the last topic's resolution, checked before any map.
+type hotTarget struct {
+	topic   string
+	meta    *schemaregistry.SchemaMetadata
+	subject string
+	plan    *compiled
+	expires time.Time // zero: never
+}
+
+// target resolves the schema, subject and plan for a record. Producers
+// mostly write one topic, so the last answer is kept in an atomic pointer.
+func (s *Serializer) target(topic string, msg any) (*schemaregistry.SchemaMetadata, string, *compiled, error) {
+	derived := s.conf.UseSchemaID < 0 && !s.conf.UseLatestVersion && len(s.conf.UseLatestWithMetadata) == 0
+	if h := s.hot.Load(); h != nil && !derived && h.topic == topic && (h.expires.IsZero() || s.keys.now().Before(h.expires)) {
+		return h.meta, h.subject, h.plan, nil
+	}
+	meta, subject, err := s.resolve(topic, msg)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	p, err := s.plan(planKey{writer: schemaRef{id: meta.ID}}, meta.ID, &meta.SchemaInfo, &meta.SchemaInfo)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if !derived {
+		h := &hotTarget{topic: topic, meta: meta, subject: subject, plan: p}
+		if s.conf.UseSchemaID < 0 && s.latestTTL > 0 {
+			h.expires = s.keys.now().Add(s.latestTTL)
+		}
+		if s.conf.UseSchemaID >= 0 || s.latestTTL > 0 {
+			s.hot.Store(h)
+		}
+	}
+	return meta, subject, p, nil
 }
 
 // resolve finds the schema to write with, as Confluent's GetSchemaID does:

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tagseal/tagseal/internal/leaf"
 )
 
 // selector tags fields by name suffix, the way metadata tags would.
@@ -67,11 +69,11 @@ func sample() map[string]any {
 
 var secretsInSample = []string{"alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet", "kilo", "lima"}
 
-func upper(l *Leaf, value, scratch []byte) ([]byte, error) {
+var upper = leaf.Func(func(_ string, _ bool, _ []int, value, scratch []byte) ([]byte, error) {
 	scratch = append(scratch, "<"...)
 	scratch = append(scratch, bytes.ToUpper(value)...)
 	return append(scratch, ">"...), nil
-}
+})
 
 func TestRewriteEveryOccurrence(t *testing.T) {
 	p, err := Compile(everything, nil, selector{})
@@ -173,7 +175,9 @@ func FuzzRewrite(f *testing.F) {
 	f.Add(good)
 	f.Add(good[:len(good)/2])
 	f.Add([]byte{})
-	identity := func(l *Leaf, value, scratch []byte) ([]byte, error) { return append(scratch, value...), nil }
+	identity := leaf.Func(func(_ string, _ bool, _ []int, value, scratch []byte) ([]byte, error) {
+		return append(scratch, value...), nil
+	})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		out, rerr := p.Rewrite(in, nil, identity)
 		if rerr == nil {

@@ -3,6 +3,7 @@ package avro
 import (
 	"fmt"
 	"reflect"
+	"sync"
 
 	"github.com/hamba/avro/v2"
 
@@ -32,6 +33,40 @@ func (p *Plan) Encode(v any) (b []byte, err error) {
 		return nil, fmt.Errorf("%w: %v", ErrEncode, err)
 	}
 	return b, nil
+}
+
+// Encoded is an encoding held in a pooled buffer: call Release once its
+// bytes are no longer needed.
+type Encoded struct{ w *avro.Writer }
+
+var writerPool = sync.Pool{New: func() any { return &Encoded{w: avro.NewWriter(nil, 512, avro.WithWriterConfig(api))} }}
+
+// Bytes returns the encoding; valid until Release.
+func (e *Encoded) Bytes() []byte { return e.w.Buffer() }
+
+// Release returns the buffer to the pool.
+func (e *Encoded) Release() {
+	if cap(e.w.Buffer()) <= 1<<20 {
+		writerPool.Put(e)
+	}
+}
+
+// EncodePooled is Encode into a pooled buffer, sparing the copy and the
+// allocation of the result.
+func (p *Plan) EncodePooled(v any) (e *Encoded, err error) {
+	defer recoverAs(ErrEncode, &err)
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && !rv.IsNil() && rv.Elem().Kind() != reflect.Struct {
+		v = rv.Elem().Interface()
+	}
+	e = writerPool.Get().(*Encoded)
+	e.w.Reset(nil)
+	e.w.Error = nil
+	e.w.WriteVal(p.schema, v)
+	if err := e.w.Error; err != nil {
+		e.Release()
+		return nil, fmt.Errorf("%w: %v", ErrEncode, err)
+	}
+	return e, nil
 }
 
 // Decode decodes plaintext Avro into target (a non-nil pointer), or into a

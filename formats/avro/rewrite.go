@@ -4,12 +4,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+
+	"github.com/tagseal/tagseal/internal/leaf"
 )
 
-// LeafFunc transforms one tagged value. It may append the result to scratch
-// and return it; value must not be retained. Errors it returns are passed up
-// unchanged.
-type LeafFunc func(leaf *Leaf, value []byte, scratch []byte) ([]byte, error)
+// Transformer receives each tagged value; see leaf.Transformer.
+type Transformer = leaf.Transformer
 
 // maxDepth bounds nesting so hostile input on a recursive schema cannot
 // exhaust the stack.
@@ -23,7 +23,7 @@ const maxZeroSizeItems = 1 << 20
 // bytes are copied in bulk. The walk also validates the structure (lengths,
 // block counts, union indexes, nesting), so its output is safe to hand to a
 // decoder even when nothing is tagged.
-func (p *Plan) Rewrite(in, out []byte, fn LeafFunc) ([]byte, error) {
+func (p *Plan) Rewrite(in, out []byte, fn Transformer) ([]byte, error) {
 	w := rewriter{in: in, out: out, fn: fn}
 	if err := w.walk(p.root, 0); err != nil {
 		return nil, err
@@ -41,7 +41,7 @@ type rewriter struct {
 	last    int // start of the input not yet copied to out
 	out     []byte
 	scratch []byte
-	fn      LeafFunc
+	fn      Transformer
 }
 
 func (w *rewriter) errorf(format string, args ...any) error {
@@ -124,7 +124,7 @@ func (w *rewriter) value(n *node) error {
 		w.pos = end
 		return nil
 	}
-	res, err := w.fn(n.leaf, w.in[w.pos:end], w.scratch[:0])
+	res, err := w.fn.Transform(n.leaf.Path, n.leaf.Kind == String, n.leaf.Rules, w.in[w.pos:end], w.scratch[:0])
 	if err != nil {
 		return err
 	}

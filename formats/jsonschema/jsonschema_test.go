@@ -6,6 +6,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/tagseal/tagseal/internal/leaf"
 )
 
 type tagAll struct{}
@@ -32,11 +34,11 @@ const everything = `{"type":"object","$defs":{"Node":{"type":"object","propertie
   "esc":{"type":"string","confluent:tags":["PII"]}
  }}`
 
-func rev(l *Leaf, v, scratch []byte) ([]byte, error) {
+var rev = leaf.Func(func(_ string, _ bool, _ []int, v, scratch []byte) ([]byte, error) {
 	scratch = append(scratch, '<')
 	scratch = append(scratch, bytes.ToUpper(v)...)
 	return append(scratch, '>'), nil
-}
+})
 
 func TestRewrite(t *testing.T) {
 	p, err := Compile(everything, nil, tagAll{})
@@ -105,7 +107,7 @@ func FuzzRewrite(f *testing.F) {
 	f.Add([]byte(`{"s":"alpha","arr":["b"],"tree":{"label":"x","kids":[]},"map":{"k":"v"},"one":"e"}`))
 	f.Add([]byte(`{"s":1}`))
 	f.Add([]byte(`[[[[[[`))
-	identity := func(l *Leaf, v, scratch []byte) ([]byte, error) { return append(scratch, v...), nil }
+	identity := leaf.Func(func(_ string, _ bool, _ []int, v, scratch []byte) ([]byte, error) { return append(scratch, v...), nil })
 	f.Fuzz(func(t *testing.T, in []byte) {
 		out, err := p.Rewrite(in, nil, identity)
 		if err != nil {

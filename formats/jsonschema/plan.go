@@ -65,13 +65,14 @@ type Plan struct {
 	sel    RuleSelector
 	title  string
 	tagged bool
-	props  sync.Map // propKey → *Leaf (nil Rules when untagged)
+	props  sync.Map // objectKey → map[string]*Leaf, one per object position
 }
 
-type propKey struct {
+// objectKey is an object schema at a property path; the same schema can
+// sit at several paths (through $ref) and tag differently at each.
+type objectKey struct {
 	path   string
 	schema *jsonschema.Schema
-	name   string
 }
 
 // Compile compiles schema with its references. Properties whose declared
@@ -111,16 +112,25 @@ func (p *Plan) Title() string { return p.title }
 // Tagged reports whether any property anywhere in the schema is tagged.
 func (p *Plan) Tagged() bool { return p.tagged }
 
-// leaf returns the cached property info for name under path in parent.
-func (p *Plan) leaf(path string, parent *jsonschema.Schema, name string, prop *jsonschema.Schema) *Leaf {
-	key := propKey{path, parent, name}
+// properties returns the declared properties of parent at path with their
+// full names and rules, built once per (path, schema).
+func (p *Plan) properties(path string, parent *jsonschema.Schema) map[string]*Leaf {
+	key := objectKey{path, parent}
 	if v, ok := p.props.Load(key); ok {
-		return v.(*Leaf)
+		return v.(map[string]*Leaf)
 	}
-	fullName := path + "." + name
-	l := &Leaf{Path: fullName, Rules: p.sel.RulesFor(fullName, inlineTags(prop))}
-	v, _ := p.props.LoadOrStore(key, l)
-	return v.(*Leaf)
+	m := make(map[string]*Leaf, len(parent.Properties))
+	for name, prop := range parent.Properties {
+		fullName := path + "." + name
+		m[name] = &Leaf{Path: fullName, Rules: p.sel.RulesFor(fullName, inlineTags(prop))}
+	}
+	v, _ := p.props.LoadOrStore(key, m)
+	return v.(map[string]*Leaf)
+}
+
+// leaf returns the property info for name under path in parent.
+func (p *Plan) leaf(path string, parent *jsonschema.Schema, name string) *Leaf {
+	return p.properties(path, parent)[name]
 }
 
 // check walks the schema graph once, recording whether anything is tagged
@@ -132,7 +142,7 @@ func (p *Plan) check(s *jsonschema.Schema, path string, seen map[*jsonschema.Sch
 	seen[s] = true
 	defer delete(seen, s)
 	for name, prop := range s.Properties {
-		l := p.leaf(path, s, name, prop)
+		l := p.leaf(path, s, name)
 		if len(l.Rules) > 0 {
 			p.tagged = true
 			if typ, ok := nonCarrier(prop); ok {

@@ -7,18 +7,20 @@ import (
 	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
+
+	"github.com/tagseal/tagseal/internal/leaf"
 )
 
-// LeafFunc transforms one tagged string value (unescaped). It may append
-// its result to scratch. The result is written back as a JSON string.
-type LeafFunc func(leaf *Leaf, value, scratch []byte) ([]byte, error)
+// Transformer receives each tagged string value, unescaped; its result is
+// written back as a JSON string. See leaf.Transformer.
+type Transformer = leaf.Transformer
 
 const maxDepth = 512
 
 // Rewrite copies the JSON document in to out, replacing each tagged string
 // value with fn's result. The document must be one JSON value, optionally
 // surrounded by whitespace.
-func (p *Plan) Rewrite(in, out []byte, fn LeafFunc) ([]byte, error) {
+func (p *Plan) Rewrite(in, out []byte, fn Transformer) ([]byte, error) {
 	w := &rewriter{plan: p, in: in, out: out, fn: fn}
 	w.ws()
 	if err := w.value(p.root, "$", nil, nil, 0); err != nil {
@@ -39,7 +41,7 @@ type rewriter struct {
 	last    int
 	out     []byte
 	scratch []byte
-	fn      LeafFunc
+	fn      Transformer
 }
 
 func (w *rewriter) errorf(format string, args ...any) error {
@@ -75,18 +77,12 @@ func (w *rewriter) kind() (string, error) {
 	case c == 'n':
 		return "null", nil
 	case c == '-' || c >= '0' && c <= '9':
-		end := w.pos
-		integral := true
-		for end < len(w.in) && bytes.IndexByte([]byte("+-0123456789.eE"), w.in[end]) >= 0 {
-			if w.in[end] == '.' || w.in[end] == 'e' || w.in[end] == 'E' {
-				integral = false
+		for end := w.pos; end < len(w.in) && numberChar[w.in[end]]; end++ {
+			if c := w.in[end]; c == '.' || c == 'e' || c == 'E' {
+				return "number", nil
 			}
-			end++
 		}
-		if integral {
-			return "integer", nil
-		}
-		return "number", nil
+		return "integer", nil
 	default:
 		return "", w.errorf("unexpected character %q", c)
 	}
@@ -227,6 +223,10 @@ func (w *rewriter) object(s *jsonschema.Schema, path string, f *field, depth int
 		w.pos++
 		return nil
 	}
+	var props map[string]*Leaf
+	if len(s.Properties) > 0 {
+		props = w.plan.properties(path, s)
+	}
 	for {
 		w.ws()
 		keyStart := w.pos
@@ -243,7 +243,7 @@ func (w *rewriter) object(s *jsonschema.Schema, path string, f *field, depth int
 		}
 		w.pos++
 		w.ws()
-		sub, subField, subPath := w.propSchema(s, path, f, name)
+		sub, subField, subPath := w.propSchema(s, props, path, f, name)
 		if err := w.value(sub, subPath, subField, nil, depth+1); err != nil {
 			return err
 		}
@@ -266,10 +266,13 @@ func (w *rewriter) object(s *jsonschema.Schema, path string, f *field, depth int
 // propSchema finds the schema for a property and the field context it
 // opens: declared properties get their own tags; additional and pattern
 // properties of a map inherit the enclosing field's.
-func (w *rewriter) propSchema(s *jsonschema.Schema, path string, f *field, name []byte) (*jsonschema.Schema, *field, string) {
+func (w *rewriter) propSchema(s *jsonschema.Schema, props map[string]*Leaf, path string, f *field, name []byte) (*jsonschema.Schema, *field, string) {
 	if prop, ok := s.Properties[string(name)]; ok {
-		l := w.plan.leaf(path, s, string(name), prop)
+		l := props[string(name)]
 		return prop, l, l.Path
+	}
+	if len(s.PatternProperties) == 0 && s.AdditionalProperties == nil {
+		return nil, nil, ""
 	}
 	for re, pp := range s.PatternProperties {
 		if re.Match(name) {
@@ -344,7 +347,7 @@ func (w *rewriter) leaf(f *field) error {
 	if err != nil {
 		return w.errorf("bad string")
 	}
-	res, err := w.fn(f, value, w.scratch[:0])
+	res, err := w.fn.Transform(f.Path, true, f.Rules, value, w.scratch[:0])
 	if err != nil {
 		return err
 	}
@@ -395,14 +398,50 @@ func (w *rewriter) literal(lit string) error {
 	return nil
 }
 
-func (w *rewriter) number() error {
-	start := w.pos
-	for w.pos < len(w.in) && bytes.IndexByte([]byte("+-0123456789.eE"), w.in[w.pos]) >= 0 {
-		w.pos++
+var numberChar = func() (t [256]bool) {
+	for _, c := range []byte("+-0123456789.eE") {
+		t[c] = true
 	}
-	if !json.Valid(w.in[start:w.pos]) {
+	return t
+}()
+
+// number moves past a JSON number, checking its grammar:
+// -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?
+func (w *rewriter) number() error {
+	in, i := w.in, w.pos
+	digits := func() int {
+		n := 0
+		for i < len(in) && in[i] >= '0' && in[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	if i < len(in) && in[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(in) && in[i] == '0':
+		i++
+	case digits() == 0:
 		return w.errorf("bad number")
 	}
+	if i < len(in) && in[i] == '.' {
+		i++
+		if digits() == 0 {
+			return w.errorf("bad number")
+		}
+	}
+	if i < len(in) && (in[i] == 'e' || in[i] == 'E') {
+		i++
+		if i < len(in) && (in[i] == '+' || in[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return w.errorf("bad number")
+		}
+	}
+	w.pos = i
 	return nil
 }
 

@@ -15,10 +15,12 @@ import (
 	"strings"
 
 	"github.com/bufbuild/protocompile"
+	"github.com/bufbuild/protocompile/protoutil"
 	"github.com/bufbuild/protocompile/reporter"
 	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/confluent"
 	_ "github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/confluent/types" // confluent/type/decimal.proto
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/descriptorpb"
@@ -118,13 +120,48 @@ func Compile(schema string, refs []Reference, sel RuleSelector) (p *Plan, err er
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSchema, err)
 	}
-	p = &Plan{file: files[0], messages: map[protoreflect.FullName]*message{}}
+	// The linker's descriptors resolve editions features on every call,
+	// which dynamicpb makes per field; rebuild them as protodesc files.
+	file, err := standardFile(files[0], new(protoregistry.Files), sources)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSchema, err)
+	}
+	p = &Plan{file: file, messages: map[protoreflect.FullName]*message{}}
 	b := &builder{plan: p, sel: sel}
 	if err := b.file(p.file, map[string]bool{}); err != nil {
 		return nil, err
 	}
 	b.markDeep()
 	return p, nil
+}
+
+// standardFile converts fd and its imports to protodesc descriptors,
+// reusing the program's own descriptors of files that do not come from the
+// registry (well-known types, confluent/meta.proto).
+func standardFile(fd protoreflect.FileDescriptor, files *protoregistry.Files, sources map[string]string) (protoreflect.FileDescriptor, error) {
+	if have, err := files.FindFileByPath(fd.Path()); err == nil {
+		return have, nil
+	}
+	_, fromRegistry := sources[fd.Path()]
+	if global, err := protoregistry.GlobalFiles.FindFileByPath(fd.Path()); err == nil && !fromRegistry {
+		if err := files.RegisterFile(global); err != nil {
+			return nil, err
+		}
+		return global, nil
+	}
+	for i := 0; i < fd.Imports().Len(); i++ {
+		if _, err := standardFile(fd.Imports().Get(i).FileDescriptor, files, sources); err != nil {
+			return nil, err
+		}
+	}
+	out, err := protodesc.NewFile(protoutil.ProtoFromFileDescriptor(fd), files)
+	if err != nil {
+		return nil, err
+	}
+	if err := files.RegisterFile(out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 type builder struct {

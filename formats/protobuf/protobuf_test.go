@@ -8,6 +8,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
+
+	"github.com/tagseal/tagseal/internal/leaf"
 )
 
 type byTag struct{}
@@ -73,9 +75,9 @@ func sample(t testing.TB, p *Plan) *dynamicpb.Message {
 	return m
 }
 
-func upper(l *Leaf, v, scratch []byte) ([]byte, error) {
+var upper = leaf.Func(func(_ string, _ bool, _ []int, v, scratch []byte) ([]byte, error) {
 	return append(append(append(scratch, '<'), bytes.ToUpper(v)...), '>'), nil
-}
+})
 
 func TestRewriteEverywhere(t *testing.T) {
 	p := compileTest(t)
@@ -148,7 +150,7 @@ func FuzzRewrite(f *testing.F) {
 	f.Add(good)
 	f.Add(good[:len(good)/2])
 	f.Add([]byte{0x5a, 0x80})
-	identity := func(l *Leaf, v, scratch []byte) ([]byte, error) { return append(scratch, v...), nil }
+	identity := leaf.Func(func(_ string, _ bool, _ []int, v, scratch []byte) ([]byte, error) { return append(scratch, v...), nil })
 	f.Fuzz(func(t *testing.T, in []byte) {
 		out, err := p.Rewrite([]int{0}, in, nil, identity, false)
 		if err != nil {

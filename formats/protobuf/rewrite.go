@@ -5,10 +5,12 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/tagseal/tagseal/internal/leaf"
 )
 
-// LeafFunc transforms one tagged value. It may append its result to scratch.
-type LeafFunc func(leaf *Leaf, value, scratch []byte) ([]byte, error)
+// Transformer receives each tagged value; see leaf.Transformer.
+type Transformer = leaf.Transformer
 
 const maxDepth = 100 // as protobuf-go's default recursion limit
 
@@ -17,7 +19,7 @@ const maxDepth = 100 // as protobuf-go's default recursion limit
 // fillAbsent (writes), tagged singular string fields the message leaves
 // unset are written as fn("") at the end of their message, as Confluent's
 // serializers do.
-func (p *Plan) Rewrite(indexes []int, in, out []byte, fn LeafFunc, fillAbsent bool) ([]byte, error) {
+func (p *Plan) Rewrite(indexes []int, in, out []byte, fn Transformer, fillAbsent bool) ([]byte, error) {
 	md, err := p.MessageAt(indexes)
 	if err != nil {
 		return nil, err
@@ -27,7 +29,7 @@ func (p *Plan) Rewrite(indexes []int, in, out []byte, fn LeafFunc, fillAbsent bo
 }
 
 type rewriter struct {
-	fn      LeafFunc
+	fn      Transformer
 	fill    bool
 	scratch []byte
 }
@@ -90,7 +92,7 @@ func (w *rewriter) message(m *message, in, out []byte, inherited *Leaf, depth in
 					seen[i] = true
 				}
 			}
-			res, err := w.fn(leaf, value, w.scratch[:0])
+			res, err := w.fn.Transform(leaf.Path, !leaf.Bytes, leaf.Rules, value, w.scratch[:0])
 			if err != nil {
 				return nil, err
 			}
@@ -115,7 +117,7 @@ func (w *rewriter) message(m *message, in, out []byte, inherited *Leaf, depth in
 	out = append(out, in[last:]...)
 	for i, imp := range m.implicit {
 		if seen != nil && !seen[i] {
-			res, err := w.fn(imp.leaf, nil, w.scratch[:0])
+			res, err := w.fn.Transform(imp.leaf.Path, true, imp.leaf.Rules, nil, w.scratch[:0])
 			if err != nil {
 				return nil, err
 			}
