@@ -4,9 +4,10 @@ FUZZTIME ?= 30s
 
 .PHONY: test demo vet fuzz bench
 
-## test: download modules, vet, and run every test (race detector on).
+## test: install test tools, start the real services (OpenBao), vet, and
+## run every test with the race detector; services stop at the end.
 test: vet
-	$(GO) test -race -count=1 ./...
+	scripts/with-services.sh $(GO) test -race -count=1 -timeout 20m ./...
 
 vet:
 	$(GO) mod download

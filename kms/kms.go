@@ -25,6 +25,15 @@ var ErrUnsupportedKMS = errors.New("kms: no driver for key URI")
 // (for example the local KMS secret).
 var ErrConfig = errors.New("kms: missing or invalid configuration")
 
+// ErrUnavailable is wrapped by drivers when the KMS cannot be reached or
+// answers with a server error; serde also uses it for network errors.
+var ErrUnavailable = errors.New("KMS unavailable")
+
+// ErrKeyShredded is wrapped by drivers when the KMS reports that the key
+// (or the key version a ciphertext names) was deleted or may no longer
+// decrypt: data under it is gone for good, by design (crypto-shredding).
+var ErrKeyShredded = errors.New("kms: key deleted or disabled")
+
 // Driver builds key-wrapping AEADs for the key URIs that start with Prefix.
 type Driver interface {
 	// Prefix is the key URI scheme the driver serves, such as "local-kms://".

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/tagseal/tagseal/internal/fmterr"
+	"github.com/tagseal/tagseal/kms"
 )
 
 // Sentinel errors. Every error the Serializer and Deserializer return wraps
@@ -40,7 +41,11 @@ var (
 	// is not in the DEK Registry.
 	ErrDEKNotFound = errors.New("tagseal: DEK not found")
 	// ErrKMSUnavailable: the KMS could not be reached or configured.
-	ErrKMSUnavailable = errors.New("tagseal: KMS unavailable")
+	ErrKMSUnavailable = kms.ErrUnavailable
+	// ErrKeyShredded: the KMS key (or key version) protecting the DEK was
+	// deleted or disabled, or the DEK itself was deleted from the DEK
+	// Registry: the data is unreadable by design.
+	ErrKeyShredded = kms.ErrKeyShredded
 	// ErrDEKUnwrapFailed: the KMS refused to unwrap the DEK (wrong KEK,
 	// wrong secret, or no permission).
 	ErrDEKUnwrapFailed = errors.New("tagseal: DEK unwrap failed")

@@ -611,15 +611,22 @@ func (w *kekWrapper) Decrypt(ciphertext, ad []byte) ([]byte, error) {
 			return pt, nil
 		}
 		var netErr net.Error
-		if !errors.As(err, &netErr) {
+		if !errors.As(err, &netErr) && !errors.Is(err, kms.ErrUnavailable) {
 			reached = true // the KMS answered and refused
 		}
 		errs = append(errs, err)
 	}
-	if !reached {
-		return nil, fmt.Errorf("%w: unwrap DEK: %w", ErrKMSUnavailable, errors.Join(errs...))
+	joined := errors.Join(errs...)
+	switch {
+	case errors.Is(joined, kms.ErrKeyShredded):
+		return nil, fmt.Errorf("unwrap DEK: %w", joined)
+	case !reached:
+		if errors.Is(joined, kms.ErrUnavailable) {
+			return nil, fmt.Errorf("unwrap DEK: %w", joined)
+		}
+		return nil, fmt.Errorf("%w: unwrap DEK: %w", ErrKMSUnavailable, joined)
 	}
-	return nil, fmt.Errorf("%w: %w", ErrDEKUnwrapFailed, errors.Join(errs...))
+	return nil, fmt.Errorf("%w: %w", ErrDEKUnwrapFailed, joined)
 }
 
 func isRestCode(err error, code int) bool {

