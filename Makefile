@@ -1,13 +1,15 @@
 # tagseal — build and test entry points. `make test` is the command CI runs.
 GO ?= go
-FUZZTIME ?= 30s
+FUZZTIME ?= 20s
 
 .PHONY: test demo vet fuzz bench
 
-## test: install test tools, start the real services (OpenBao), vet, and
-## run every test with the race detector; services stop at the end.
+## test: install test tools, start the real services (OpenBao, moto), vet,
+## run every test with the race detector (services stop at the end), then
+## run each fuzz target for FUZZTIME.
 test: vet
 	scripts/with-services.sh $(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
 
 vet:
 	$(GO) mod download
@@ -18,9 +20,9 @@ vet:
 demo:
 	$(GO) run ./cmd/tagseal demo
 
-## fuzz: fuzz the Avro rewriter for FUZZTIME.
+## fuzz: run every fuzz target for FUZZTIME (scripts/fuzz.sh).
 fuzz:
-	$(GO) test ./formats/avro -run '^$$' -fuzz FuzzRewrite -fuzztime $(FUZZTIME)
+	GO=$(GO) scripts/fuzz.sh $(FUZZTIME)
 
 ## bench: tagseal and Confluent's serdes side by side; writes bench/RESULTS.md.
 BENCHCOUNT ?= 5

@@ -175,6 +175,7 @@ func TestWrongLocalSecret(t *testing.T) {
 // With onFailure "ERROR,NONE", a consumer without the key gets the stored
 // ciphertext for tagged fields and plaintext for the rest.
 func TestReadActionNonePassesCiphertext(t *testing.T) {
+	readNoneRan.Store(true)
 	c := newClient(t)
 	topic := "none"
 	r := rule(t, "local-kms", nil)

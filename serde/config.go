@@ -50,6 +50,12 @@ type Options struct {
 	// deks client for the schema registry client's configuration (for a
 	// mock:// URL, its process-wide in-memory mock).
 	DEKClient deks.Client
+	// BindCiphertexts binds every ciphertext to its subject and field path
+	// through AEAD associated data, so a ciphertext copied to another field
+	// or subject no longer decrypts. Confluent's format uses no associated
+	// data: bound records are NOT readable by Confluent clients (or by a
+	// tagseal reader without this option). Off by default.
+	BindCiphertexts bool
 	// Validate checks JSON Schema payloads against their schema: plaintext
 	// before encryption on write, after decryption on read (Confluent's
 	// EnableValidation).

@@ -42,6 +42,7 @@ type core struct {
 	keys          *keyring
 	dekClient     deks.Client
 	ownsDEKClient bool
+	bind          bool
 
 	mu    sync.RWMutex
 	plans map[planKey]*compiled
@@ -77,6 +78,7 @@ func (c *core) init(client schemaregistry.Client, serdeType cserde.Type, ruleCon
 	c.client = client
 	c.serdeType = serdeType
 	c.dekClient = dekClient
+	c.bind = opts.BindCiphertexts
 	var err error
 	c.keys = newKeyring(dekClient, ruleConfig, opts)
 	c.plans = map[planKey]*compiled{}
@@ -258,6 +260,23 @@ type fieldCrypter struct {
 	bufs    [2][]byte // alternating outputs of chained rules
 	deks    []dekMemo
 	nonces  nonceSource
+	ad      []byte // associated data of the current field, when binding
+}
+
+// bindingLabel starts the associated data of bound ciphertexts, so they can
+// never be confused with another use of the same key.
+const bindingLabel = "tagseal-bind-v1\x00"
+
+// associatedData returns what a ciphertext is bound to: nothing in
+// Confluent's format; subject and field path with BindCiphertexts.
+func associatedData(buf []byte, bind bool, subject, path string) []byte {
+	if !bind {
+		return nil
+	}
+	buf = append(buf[:0], bindingLabel...)
+	buf = append(buf, subject...)
+	buf = append(buf, 0)
+	return append(buf, path...)
 }
 
 // dekMemo remembers the DEK a rule used in this record.
@@ -343,6 +362,7 @@ func (f *fieldCrypter) Transform(path string, asString bool, rules []int, value,
 			continue
 		}
 		slot := applied % 2
+		f.ad = associatedData(f.ad, f.c.bind, f.subject, path)
 		out, err := f.apply(f.p.fieldKeys[ri], asString, cur, f.bufs[slot][:0])
 		if err != nil {
 			action := r.OnReadFailure
@@ -351,6 +371,10 @@ func (f *fieldCrypter) Transform(path string, asString bool, rules []int, value,
 			}
 			if err := ruleFailure(action, err, path, r.Name); err != nil {
 				return nil, err
+			}
+			if rk := f.p.fieldKeys[ri]; f.write && rk.plaintextLogged.CompareAndSwap(false, true) {
+				slog.Warn("tagseal: rule failed and its write action is NONE: tagged values are being written in plaintext",
+					"rule", r.Name, "field", path, "error", err)
 			}
 			continue
 		}
@@ -371,7 +395,7 @@ func (f *fieldCrypter) apply(rk *ruleKeys, asString bool, value, dst []byte) ([]
 		if e, err = f.writeDEK(rk); err != nil {
 			return nil, err
 		}
-		out, f.tmp, err = sealValue(e, rk, asString, value, dst, f.tmp, &f.nonces)
+		out, f.tmp, err = sealValue(e, rk, asString, value, f.ad, dst, f.tmp, &f.nonces)
 		return out, err
 	}
 	var ct []byte
@@ -383,7 +407,7 @@ func (f *fieldCrypter) apply(rk *ruleKeys, asString bool, value, dst []byte) ([]
 	if err != nil {
 		return nil, err
 	}
-	return openValue(e, ct, dst)
+	return openValue(e, ct, f.ad, dst)
 }
 
 func (c *core) encryptWith(rk *ruleKeys, subject string, value []byte) ([]byte, error) {
@@ -394,7 +418,7 @@ func (c *core) encryptWith(rk *ruleKeys, subject string, value []byte) ([]byte, 
 	if err != nil {
 		return nil, err
 	}
-	out, _, err := sealValue(e, rk, false, value, nil, nil, nil)
+	out, _, err := sealValue(e, rk, false, value, associatedData(nil, c.bind, subject, ""), nil, nil, nil)
 	return out, err
 }
 
@@ -410,7 +434,7 @@ func (c *core) decryptWith(rk *ruleKeys, subject string, value []byte) ([]byte, 
 	if err != nil {
 		return nil, err
 	}
-	return openValue(e, ct, nil)
+	return openValue(e, ct, associatedData(nil, c.bind, subject, ""), nil)
 }
 
 // encryptPayload applies the ENCRYPT_PAYLOAD rules to the encoded message.

@@ -58,6 +58,7 @@ type ruleKeys struct {
 	err                        error // invalid parameters: reported when the rule is used
 	hot                        atomic.Pointer[hotDEK]
 	hotRead                    atomic.Pointer[hotDEK]
+	plaintextLogged            atomic.Bool // the write-NONE fallback was logged
 }
 
 // hotDEK is the DEK a rule last used, checked before the keyring's maps:
@@ -153,15 +154,15 @@ func newDEKCipher(algorithm string, keyMaterial []byte) (*dekCipher, error) {
 
 // seal appends the ciphertext of plaintext to dst, taking AES-GCM nonces
 // from nonces (fresh CSPRNG output, never reused).
-func (c *dekCipher) seal(dst, plaintext []byte, nonces *nonceSource) ([]byte, error) {
+func (c *dekCipher) seal(dst, plaintext, ad []byte, nonces *nonceSource) ([]byte, error) {
 	if c.daead != nil {
-		ct, err := c.daead.EncryptDeterministically(plaintext, nil)
+		ct, err := c.daead.EncryptDeterministically(plaintext, ad)
 		return append(dst, ct...), err
 	}
 	off := len(dst)
 	dst = slices.Grow(dst, gcmNonceSize+len(plaintext)+gcmTagSize)[:off+gcmNonceSize]
 	nonces.fill(dst[off:])
-	return c.gcm.Seal(dst, dst[off:], plaintext, nil), nil
+	return c.gcm.Seal(dst, dst[off:], plaintext, ad), nil
 }
 
 // nonceSource hands out crypto/rand bytes read in batches, sparing one
@@ -190,15 +191,15 @@ func (n *nonceSource) fill(dst []byte) {
 }
 
 // open appends the plaintext of ciphertext to dst.
-func (c *dekCipher) open(dst, ciphertext []byte) ([]byte, error) {
+func (c *dekCipher) open(dst, ciphertext, ad []byte) ([]byte, error) {
 	if c.daead != nil {
-		pt, err := c.daead.DecryptDeterministically(ciphertext, nil)
+		pt, err := c.daead.DecryptDeterministically(ciphertext, ad)
 		return append(dst, pt...), err
 	}
 	if len(ciphertext) < gcmNonceSize+gcmTagSize {
 		return nil, errors.New("ciphertext too short")
 	}
-	return c.gcm.Open(dst, ciphertext[:gcmNonceSize], ciphertext[gcmNonceSize:], nil)
+	return c.gcm.Open(dst, ciphertext[:gcmNonceSize], ciphertext[gcmNonceSize:], ad)
 }
 
 type dekEntry struct {
@@ -638,7 +639,9 @@ func isRestCode(err error, code int) bool {
 // dst: raw for bytes, padded base64 for strings, with the 0x00+version
 // prefix when the rule rotates DEKs. tmp is scratch space for the raw
 // ciphertext of strings; the grown tmp is returned for reuse.
-func sealValue(e *dekEntry, rk *ruleKeys, asString bool, plaintext, dst, tmp []byte, nonces *nonceSource) (out, tmpOut []byte, err error) {
+// ad is empty in Confluent's format; with Options.BindCiphertexts it names
+// the subject and field.
+func sealValue(e *dekEntry, rk *ruleKeys, asString bool, plaintext, ad, dst, tmp []byte, nonces *nonceSource) (out, tmpOut []byte, err error) {
 	raw := dst
 	if asString {
 		raw = tmp[:0]
@@ -647,7 +650,7 @@ func sealValue(e *dekEntry, rk *ruleKeys, asString bool, plaintext, dst, tmp []b
 		raw = append(raw, 0)
 		raw = binary.BigEndian.AppendUint32(raw, uint32(e.version))
 	}
-	raw, err = e.cipher.seal(raw, plaintext, nonces)
+	raw, err = e.cipher.seal(raw, plaintext, ad, nonces)
 	if err != nil {
 		return nil, tmp, fmt.Errorf("%w: %v", ErrInvalidRule, err)
 	}
@@ -679,8 +682,8 @@ func parseStored(rk *ruleKeys, asString bool, stored, tmp []byte) (ct []byte, ve
 }
 
 // openValue appends the plaintext of ciphertext ct to dst.
-func openValue(e *dekEntry, ct, dst []byte) ([]byte, error) {
-	pt, err := e.cipher.open(dst, ct)
+func openValue(e *dekEntry, ct, ad, dst []byte) ([]byte, error) {
+	pt, err := e.cipher.open(dst, ct, ad)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrDecryptionFailed, err)
 	}

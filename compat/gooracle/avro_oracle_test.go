@@ -666,3 +666,21 @@ func TestHeaderGUIDOracle(t *testing.T) {
 		t.Fatalf("tagseal read %+v, %v", got, err)
 	}
 }
+
+// Ciphertexts bound with Options.BindCiphertexts carry associated data
+// Confluent does not supply: Confluent's deserializer must refuse them, as
+// the README states.
+func TestBoundCiphertextsAreNotConfluentReadable(t *testing.T) {
+	topic := "oracle-bound"
+	register(t, topic+"-value", schemaregistry.SchemaInfo{Schema: customerSchema, RuleSet: &schemaregistry.RuleSet{
+		DomainRules: []schemaregistry.Rule{encryptRule("pii", "kek-bound", []string{"PII"}, nil)}}})
+	tser, _ := tagsealPair(t, serde.Options{BindCiphertexts: true})
+	_, cde := confluentPair(t)
+	payload, err := tser.Serialize(topic, &Customer{ID: 1, Name: "Bound Name", Email: "bound@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cde.DeserializeInto(topic, payload, &Customer{}); err == nil {
+		t.Fatal("Confluent read a bound ciphertext; the binding would be meaningless")
+	}
+}
