@@ -31,10 +31,20 @@ type Options struct {
 	// Confluent's PrefixSchemaIDSerializer; cserde.HeaderSchemaIDSerializer
 	// puts the GUID in a header instead.
 	SchemaIDSerializer cserde.SchemaIDSerializerFunc
-	// DEKCacheTTL is how long an unwrapped DEK is used before it is fetched
-	// and unwrapped again. Zero keeps DEKs for the life of the serde. When a
-	// refresh fails (registry or KMS down) the cached DEK stays in use.
+	// DEKCacheTTL is how long an unwrapped DEK is used before its KEK and
+	// DEK are fetched and unwrapped again — which is when a deleted
+	// (shredded) key takes effect for a running consumer. Zero means
+	// DefaultDEKCacheTTL; negative keeps DEKs for the life of the serde.
+	// When a refresh fails because the registry or KMS is unreachable, the
+	// cached DEK stays in use; when the key was deleted, it is dropped.
 	DEKCacheTTL time.Duration
+	// ReadDeletedKeys lets readers use soft-deleted KEKs and DEKs, as
+	// Confluent's clients do. By default a soft-deleted key is shredded:
+	// reads fail with ErrKeyShredded (or pass ciphertext per the rule).
+	ReadDeletedKeys bool
+	// DEKRegistryURL, when set, is where the DEK Registry lives; by default
+	// it is the Schema Registry's URL (as in Confluent Schema Registry).
+	DEKRegistryURL string
 	// Clock returns the current time; it decides DEK expiry. Default time.Now.
 	Clock func() time.Time
 	// LatestSchemaTTL is how long the serializer reuses a UseLatestVersion or
@@ -61,6 +71,9 @@ type Options struct {
 	// EnableValidation).
 	Validate bool
 }
+
+// DefaultDEKCacheTTL is the DEKCacheTTL used when it is zero.
+const DefaultDEKCacheTTL = 10 * time.Minute
 
 // DefaultLatestSchemaTTL is the LatestSchemaTTL used when it is zero.
 const DefaultLatestSchemaTTL = 30 * time.Second

@@ -67,20 +67,28 @@ func (c *core) init(client schemaregistry.Client, serdeType cserde.Type, ruleCon
 		return errors.New("tagseal: schema registry client missing")
 	}
 	dekClient := opts.DEKClient
+	var newDEKClient func() (deks.Client, error)
 	if dekClient == nil {
+		dekConfig := client.Config()
+		if opts.DEKRegistryURL != "" {
+			copied := *dekConfig
+			copied.SchemaRegistryURL = opts.DEKRegistryURL
+			dekConfig = &copied
+		}
+		newDEKClient = func() (deks.Client, error) { return deks.NewClient(dekConfig) }
 		var err error
-		if dekClient, err = deks.NewClient(client.Config()); err != nil {
+		if dekClient, err = newDEKClient(); err != nil {
 			return fmt.Errorf("%w: DEK registry client: %v", ErrRegistry, err)
 		}
 		// Closing the process-wide mock would erase every key in it.
-		c.ownsDEKClient = !strings.HasPrefix(client.Config().SchemaRegistryURL, "mock://")
+		c.ownsDEKClient = !strings.HasPrefix(dekConfig.SchemaRegistryURL, "mock://")
 	}
 	c.client = client
 	c.serdeType = serdeType
 	c.dekClient = dekClient
 	c.bind = opts.BindCiphertexts
 	var err error
-	c.keys = newKeyring(dekClient, ruleConfig, opts)
+	c.keys = newKeyring(dekClient, newDEKClient, ruleConfig, opts)
 	c.plans = map[planKey]*compiled{}
 	c.names = map[string]string{}
 	c.now = c.keys.now

@@ -229,11 +229,16 @@ type writeKey struct {
 // reads two maps under a read lock and makes no registry or KMS call.
 type keyring struct {
 	client deks.Client
-	kms    *kms.Registry
-	config map[string]string
-	now    func() time.Time
-	ttl    time.Duration
-	flight singleflight.Group
+	// newClient makes a DEK Registry client with empty caches, for loads:
+	// confluent-kafka-go's client caches keys for ever, which would hide
+	// deletions (crypto-shredding). Nil when the client was passed in.
+	newClient   func() (deks.Client, error)
+	readDeleted bool
+	kms         *kms.Registry
+	config      map[string]string
+	now         func() time.Time
+	ttl         time.Duration
+	flight      singleflight.Group
 
 	mu    sync.RWMutex
 	keks  map[kekKey]*deks.Kek
@@ -241,21 +246,37 @@ type keyring struct {
 	write map[writeKey]*dekEntry
 }
 
-func newKeyring(client deks.Client, config map[string]string, opts Options) *keyring {
+func newKeyring(client deks.Client, newClient func() (deks.Client, error), config map[string]string, opts Options) *keyring {
 	now := opts.Clock
 	if now == nil {
 		now = time.Now
 	}
-	return &keyring{
-		client: client,
-		kms:    kms.NewRegistry(),
-		config: config,
-		now:    now,
-		ttl:    opts.DEKCacheTTL,
-		keks:   map[kekKey]*deks.Kek{},
-		read:   map[dekKey]*dekEntry{},
-		write:  map[writeKey]*dekEntry{},
+	ttl := opts.DEKCacheTTL
+	if ttl == 0 {
+		ttl = DefaultDEKCacheTTL
 	}
+	return &keyring{
+		client:      client,
+		newClient:   newClient,
+		readDeleted: opts.ReadDeletedKeys,
+		kms:         kms.NewRegistry(),
+		config:      config,
+		now:         now,
+		ttl:         ttl,
+		keks:        map[kekKey]*deks.Kek{},
+		read:        map[dekKey]*dekEntry{},
+		write:       map[writeKey]*dekEntry{},
+	}
+}
+
+// loader returns the client registry loads go through.
+func (k *keyring) loader() deks.Client {
+	if k.newClient != nil {
+		if c, err := k.newClient(); err == nil {
+			return c
+		}
+	}
+	return k.client
 }
 
 func (k *keyring) fresh(e *dekEntry) bool {
@@ -332,10 +353,11 @@ func (k *keyring) loadWriteDEK(rk *ruleKeys, subject string) (*dekEntry, error) 
 		return nil, err
 	}
 	var dek deks.Dek
+	client := k.loader()
 	if rk.rotated() {
-		dek, err = k.client.GetDekVersion(rk.kekName, subject, -1, rk.algorithm, false)
+		dek, err = client.GetDekVersion(rk.kekName, subject, -1, rk.algorithm, false)
 	} else {
-		dek, err = k.client.GetDek(rk.kekName, subject, rk.algorithm, false)
+		dek, err = client.GetDek(rk.kekName, subject, rk.algorithm, false)
 	}
 	found := err == nil
 	if err != nil && !isRestCode(err, 404) {
@@ -431,6 +453,14 @@ func (k *keyring) readDEKSlow(rk *ruleKeys, subject string, version int) (*dekEn
 		return e, nil
 	})
 	if err != nil {
+		if errors.Is(err, ErrKeyShredded) {
+			// Deleted keys are gone for good: drop the cached DEK too.
+			k.mu.Lock()
+			delete(k.read, key)
+			k.mu.Unlock()
+			rk.hotRead.Store(nil)
+			return nil, err
+		}
 		if cached != nil {
 			return k.keepStale(func(e *dekEntry) { k.read[key] = e }, cached, rk, subject, err), nil
 		}
@@ -439,22 +469,36 @@ func (k *keyring) readDEKSlow(rk *ruleKeys, subject string, version int) (*dekEn
 	return v.(*dekEntry), nil
 }
 
+// loadReadDEK fetches the KEK and DEK afresh (so deletions are seen when a
+// cached DEK's TTL ends). A deleted KEK or DEK is shredded unless
+// ReadDeletedKeys; a missing one is reported both as not found and as
+// shredded, since hard deletion leaves no trace.
 func (k *keyring) loadReadDEK(rk *ruleKeys, subject string, version int) (*dekEntry, error) {
-	kek, err := k.kek(rk, true)
+	client := k.loader()
+	kek, err := k.loadKEKWith(client, rk, true)
 	if err != nil {
 		return nil, err
 	}
+	if err := k.checkKEK(rk, kek); err != nil {
+		return nil, err
+	}
+	k.mu.Lock()
+	k.keks[kekKey{rk.kekName, true}] = kek
+	k.mu.Unlock()
 	var dek deks.Dek
 	if version > 0 {
-		dek, err = k.client.GetDekVersion(rk.kekName, subject, version, rk.algorithm, true)
+		dek, err = client.GetDekVersion(rk.kekName, subject, version, rk.algorithm, true)
 	} else {
-		dek, err = k.client.GetDek(rk.kekName, subject, rk.algorithm, true)
+		dek, err = client.GetDek(rk.kekName, subject, rk.algorithm, true)
 	}
 	if err != nil {
 		if isRestCode(err, 404) {
-			return nil, fmt.Errorf("%w: KEK %q, subject %q, %s, version %d", ErrDEKNotFound, rk.kekName, subject, rk.algorithm, max(version, 1))
+			return nil, fmt.Errorf("%w: KEK %q, subject %q, %s, version %d (%w)", ErrDEKNotFound, rk.kekName, subject, rk.algorithm, max(version, 1), ErrKeyShredded)
 		}
 		return nil, fmt.Errorf("%w: get DEK: %v", ErrRegistry, err)
+	}
+	if dek.Deleted && !k.readDeleted {
+		return nil, fmt.Errorf("%w: DEK of KEK %q, subject %q, version %d was deleted", ErrKeyShredded, rk.kekName, subject, dek.Version)
 	}
 	return k.entryFor(kek, &dek, nil)
 }
@@ -521,27 +565,34 @@ func (k *keyring) kek(rk *ruleKeys, read bool) (*deks.Kek, error) {
 }
 
 func (k *keyring) loadKEK(rk *ruleKeys, read bool) (*deks.Kek, error) {
-	kek, err := k.client.GetKek(rk.kekName, read)
+	return k.loadKEKWith(k.loader(), rk, read)
+}
+
+func (k *keyring) loadKEKWith(client deks.Client, rk *ruleKeys, read bool) (*deks.Kek, error) {
+	kek, err := client.GetKek(rk.kekName, read)
 	if err == nil {
+		if read && kek.Deleted && !k.readDeleted {
+			return nil, fmt.Errorf("%w: KEK %q was deleted", ErrKeyShredded, rk.kekName)
+		}
 		return &kek, nil
 	}
 	if !isRestCode(err, 404) {
 		return nil, fmt.Errorf("%w: get KEK: %v", ErrRegistry, err)
 	}
 	if read {
-		return nil, fmt.Errorf("%w: %q", ErrKEKNotFound, rk.kekName)
+		return nil, fmt.Errorf("%w: %q (%w)", ErrKEKNotFound, rk.kekName, ErrKeyShredded)
 	}
 	if rk.kmsType == "" || rk.kmsKeyID == "" {
 		return nil, fmt.Errorf("%w: %q, and the rule lacks %s/%s to create it", ErrKEKNotFound, rk.kekName, ParamKMSType, ParamKMSKeyID)
 	}
-	kek, err = k.client.RegisterKek(rk.kekName, rk.kmsType, rk.kmsKeyID, nil, "", false)
+	kek, err = client.RegisterKek(rk.kekName, rk.kmsType, rk.kmsKeyID, nil, "", false)
 	if err == nil {
 		return &kek, nil
 	}
 	if !isRestCode(err, 409) {
 		return nil, fmt.Errorf("%w: register KEK: %v", ErrRegistry, err)
 	}
-	kek, err = k.client.GetKek(rk.kekName, false)
+	kek, err = client.GetKek(rk.kekName, false)
 	if err != nil {
 		return nil, fmt.Errorf("%w: get KEK after conflict: %v", ErrRegistry, err)
 	}

@@ -8,7 +8,7 @@ import (
 
 func TestDemo(t *testing.T) {
 	var out, errOut bytes.Buffer
-	if code := run([]string{"demo"}, &out, &errOut); code != 0 {
+	if code := run([]string{"demo"}, nil, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
 	text := out.String()
@@ -60,10 +60,10 @@ func section(t *testing.T, text, from, to string) string {
 
 func TestUsage(t *testing.T) {
 	var out, errOut bytes.Buffer
-	if code := run(nil, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "demo") {
+	if code := run(nil, nil, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "demo") {
 		t.Fatalf("exit %d, %q", code, errOut.String())
 	}
-	if code := run([]string{"bogus"}, &out, &errOut); code != 2 {
+	if code := run([]string{"bogus"}, nil, &out, &errOut); code != 2 {
 		t.Fatalf("unknown command exit %d", code)
 	}
 }

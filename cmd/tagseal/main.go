@@ -1,6 +1,7 @@
 // Command tagseal is the command-line companion of the tagseal library.
 //
 //	tagseal demo    run the field-encryption demo on embedded defaults
+//	tagseal shred   delete KEKs or DEKs in a DEK Registry (crypto-shredding)
 package main
 
 import (
@@ -9,24 +10,28 @@ import (
 	"os"
 )
 
-const usage = `usage: tagseal <command>
+const usage = `usage: tagseal <command> [flags]   (tagseal <command> --help for flags)
 
 commands:
   demo    register a tagged schema in an in-memory registry, encrypt a few
           records with a generated local-KMS secret, and read them back as a
           consumer with the secret and as one without it
+  shred   delete a KEK or DEK in a DEK Registry, making the data under it
+          unreadable (crypto-shredding); asks for confirmation unless --yes
 `
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
 	switch args[0] {
+	case "shred":
+		return runShred(args[1:], stdin, stdout, stderr)
 	case "demo":
 		if err := runDemo(stdout); err != nil {
 			fmt.Fprintln(stderr, "tagseal demo:", err)
