@@ -9,7 +9,6 @@ import (
 	"github.com/tagseal/tagseal/formats/jsonschema"
 	"github.com/tagseal/tagseal/formats/protobuf"
 	"github.com/tagseal/tagseal/internal/leaf"
-	"github.com/tagseal/tagseal/tags"
 )
 
 // Schema types as the registry names them.
@@ -43,8 +42,13 @@ type formatPlan interface {
 // releaser returns a pooled buffer.
 type releaser interface{ Release() }
 
+// ruleSelector tells which rules apply to a field; *tags.RuleSet is one.
+type ruleSelector interface {
+	RulesFor(fullName string, inlineTags []string) []int
+}
+
 // compileFormat compiles a schema with its references for its schema type.
-func compileFormat(info *schemaregistry.SchemaInfo, refs []reference, sel *tags.RuleSet) (formatPlan, error) {
+func compileFormat(info *schemaregistry.SchemaInfo, refs []reference, sel ruleSelector) (formatPlan, error) {
 	switch info.SchemaType {
 	case "", TypeAvro:
 		texts := make([]string, len(refs))

@@ -71,6 +71,7 @@ type hotDEK struct {
 
 func parseRuleKeys(r *tags.Rule) *ruleKeys {
 	rk := &ruleKeys{algorithm: AES256GCM}
+	var errs []error
 	rk.kekName, _ = r.Param(ParamKEKName)
 	rk.kmsType, _ = r.Param(ParamKMSType)
 	rk.kmsKeyID, _ = r.Param(ParamKMSKeyID)
@@ -85,17 +86,20 @@ func parseRuleKeys(r *tags.Rule) *ruleKeys {
 	case AES256SIV:
 		rk.template = daead.AESSIVKeyTemplate()
 	default:
-		rk.err = fmt.Errorf("%w: unknown %s %q", ErrInvalidRule, ParamDEKAlgorithm, rk.algorithm)
+		errs = append(errs, fmt.Errorf("unknown %s %q", ParamDEKAlgorithm, rk.algorithm))
 	}
 	if d, ok := r.Param(ParamDEKExpiryDays); ok {
 		n, err := strconv.Atoi(d)
 		if err != nil || n < 0 {
-			rk.err = fmt.Errorf("%w: invalid %s %q", ErrInvalidRule, ParamDEKExpiryDays, d)
+			errs = append(errs, fmt.Errorf("invalid %s %q", ParamDEKExpiryDays, d))
 		}
 		rk.expiryDays = n
 	}
 	if rk.kekName == "" {
-		rk.err = fmt.Errorf("%w: missing %s", ErrInvalidRule, ParamKEKName)
+		errs = append(errs, fmt.Errorf("missing %s", ParamKEKName))
+	}
+	if len(errs) > 0 {
+		rk.err = fmt.Errorf("%w: %w", ErrInvalidRule, errors.Join(errs...))
 	}
 	return rk
 }

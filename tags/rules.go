@@ -33,6 +33,9 @@ type Rule struct {
 	// Write and Read report whether the rule runs on serialize / deserialize
 	// (mode, disabled flag, enableAt and same-tag precedence applied).
 	Write, Read bool
+	// Shadowed reports that an earlier enabled rule with the same tags,
+	// kind, mode and type takes precedence, so this one never runs.
+	Shadowed bool
 	// OnWriteFailure and OnReadFailure are the onFailure actions per direction.
 	OnWriteFailure, OnReadFailure Action
 	params                        map[string]string
@@ -104,7 +107,7 @@ func selectRules(all []schemaregistry.Rule, typ string, enabled bool, props map[
 		// rule off and leave the field in plaintext.
 		for j := 0; j < i; j++ {
 			if !all[j].Disabled && sameTagTransform(r, all[j]) {
-				rule.Write, rule.Read = false, false
+				rule.Write, rule.Read, rule.Shadowed = false, false, true
 			}
 		}
 		rule.OnWriteFailure, rule.OnReadFailure = splitAction(r.OnFailure, mode, ActionError)

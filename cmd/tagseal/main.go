@@ -1,6 +1,8 @@
 // Command tagseal is the command-line companion of the tagseal library.
 //
 //	tagseal demo    run the field-encryption demo on embedded defaults
+//	tagseal inspect show a record's frame, schema and encrypted fields
+//	tagseal lint    check a schema's tags and encryption rules
 //	tagseal shred   delete KEKs or DEKs in a DEK Registry (crypto-shredding)
 package main
 
@@ -16,6 +18,9 @@ commands:
   demo    register a tagged schema in an in-memory registry, encrypt a few
           records with a generated local-KMS secret, and read them back as a
           consumer with the secret and as one without it
+  inspect show a record's frame, schema and encrypted fields (rule, KEK,
+          algorithm, DEK version); decrypts only with --decrypt
+  lint    check a schema's tags and encryption rules; exit 1 on findings
   shred   delete a KEK or DEK in a DEK Registry, making the data under it
           unreadable (crypto-shredding); asks for confirmation unless --yes
 `
@@ -30,6 +35,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch args[0] {
+	case "inspect":
+		return runInspect(args[1:], stdin, stdout, stderr)
+	case "lint":
+		return runLint(args[1:], stdout, stderr)
 	case "shred":
 		return runShred(args[1:], stdin, stdout, stderr)
 	case "demo":

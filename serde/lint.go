@@ -1,0 +1,144 @@
+package serde
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry"
+
+	"github.com/tagseal/tagseal/tags"
+)
+
+// Finding is one problem Lint found in a schema's encryption setup.
+type Finding struct {
+	// Severity is "error" (data would be refused or left in clear) or
+	// "warning" (likely a mistake).
+	Severity string `json:"severity"`
+	// Check names the rule of the linter that fired.
+	Check string `json:"check"`
+	// Where is a field path, rule name or metadata.tags pattern.
+	Where   string `json:"where"`
+	Message string `json:"message"`
+}
+
+// fieldRecorder wraps a rule set and records every field the compiler
+// asks about, with its tags.
+type fieldRecorder struct {
+	rules  *tags.RuleSet
+	fields map[string][]string
+	none   bool // answer no rules, to enumerate without refusals
+}
+
+func (r *fieldRecorder) RulesFor(fullName string, inline []string) []int {
+	r.fields[fullName] = r.rules.FieldTags(fullName, inline)
+	if r.none {
+		return nil
+	}
+	return r.rules.RulesFor(fullName, inline)
+}
+
+// Lint checks a schema's tags and ENCRYPT rules without encrypting
+// anything: tagged fields that cannot carry ciphertext, tags no rule
+// covers, rules whose tags match no field, rules missing KEK parameters or
+// with invalid ones, and metadata.tags patterns that match no field.
+// client resolves references (it may be nil for a schema without any).
+func Lint(client schemaregistry.Client, info schemaregistry.SchemaInfo) ([]Finding, error) {
+	c := &core{client: client}
+	var refs []reference
+	if len(info.References) > 0 {
+		if client == nil {
+			return nil, fmt.Errorf("%w: the schema has references and no registry was given", ErrSchemaNotFound)
+		}
+		var err error
+		if refs, err = c.references(&info); err != nil {
+			return nil, err
+		}
+	}
+	rules := tags.FromSchema(&info)
+	rec := &fieldRecorder{rules: rules, fields: map[string][]string{}, none: true}
+	if _, err := compileFormat(&info, refs, rec); err != nil {
+		return nil, err
+	}
+	var out []Finding
+	add := func(sev, check, where, format string, args ...any) {
+		out = append(out, Finding{sev, check, where, fmt.Sprintf(format, args...)})
+	}
+	// Unsupported tagged types surface when compiling with the real rules.
+	if _, err := compileFormat(&info, refs, rules); err != nil {
+		if !errors.Is(err, ErrUnsupportedTaggedType) {
+			return nil, err
+		}
+		add("error", "uncarriable-tagged-field", "", "%v", err)
+	}
+	used := map[string]bool{}
+	paths := make([]string, 0, len(rec.fields))
+	for p := range rec.fields {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, path := range paths {
+		for _, tag := range rec.fields[path] {
+			covered := false
+			for _, r := range rules.Field {
+				if (r.Write || r.Read) && (len(r.Tags) == 0 || slices.Contains(r.Tags, tag)) {
+					covered, used[r.Name] = true, true
+				}
+			}
+			if !covered {
+				add("warning", "tag-without-rule", path, "tag %q has no ENCRYPT rule: the field is written in clear", tag)
+			}
+		}
+	}
+	for _, r := range rules.Field {
+		if r.Shadowed {
+			add("warning", "rule-shadowed", r.Name, "an earlier rule with the same tags %v takes precedence: this rule never runs", r.Tags)
+		}
+		if !r.Write && !r.Read {
+			continue
+		}
+		if len(r.Tags) > 0 && !used[r.Name] {
+			add("warning", "rule-matches-nothing", r.Name, "rule tags %v match no field", r.Tags)
+		}
+		out = append(out, lintParams(r)...)
+	}
+	for _, r := range rules.Payload {
+		out = append(out, lintParams(r)...)
+	}
+	if info.Metadata != nil {
+		patterns := make([]string, 0, len(info.Metadata.Tags))
+		for p := range info.Metadata.Tags {
+			patterns = append(patterns, p)
+		}
+		sort.Strings(patterns)
+		for _, pattern := range patterns {
+			matched := false
+			for path := range rec.fields {
+				if tags.Match(path, pattern) {
+					matched = true
+					break
+				}
+			}
+			if !matched {
+				add("warning", "metadata-tag-matches-nothing", pattern, "metadata.tags pattern matches no field")
+			}
+		}
+	}
+	return out, nil
+}
+
+func lintParams(r tags.Rule) []Finding {
+	var out []Finding
+	add := func(sev, check, format string, args ...any) {
+		out = append(out, Finding{sev, check, r.Name, fmt.Sprintf(format, args...)})
+	}
+	rk := parseRuleKeys(&r)
+	if rk.err != nil {
+		add("error", "invalid-rule-params", "%v", rk.err)
+	}
+	if rk.kmsType == "" || rk.kmsKeyID == "" {
+		add("warning", "kek-not-creatable", "no %s/%s: producers can only use a KEK that already exists", ParamKMSType, ParamKMSKeyID)
+	}
+	return out
+}
