@@ -280,37 +280,11 @@ func TestFranzGoWithHeaderSchemaIDs(t *testing.T) {
 // plaintext key one ciphertext, so partitioning and compaction still work.
 func TestEncryptedKeys(t *testing.T) {
 	broker := bootstrap(t)
-	topic := newTopic(t, broker, 4, map[string]string{
-		"cleanup.policy": "compact", "segment.ms": "200", "min.cleanable.dirty.ratio": "0.001", "delete.retention.ms": "100",
-	})
-	siv := map[string]string{"encrypt.dek.algorithm": "AES256_SIV"}
-	reg := registry(t, map[string]schemaregistry.SchemaInfo{
-		topic + "-key": {Schema: keySchema, SchemaType: "AVRO",
-			RuleSet: &schemaregistry.RuleSet{DomainRules: []schemaregistry.Rule{encryptRule("kek-key-"+topic, siv)}}},
-		topic + "-value": {Schema: valueSchema, SchemaType: "AVRO",
-			RuleSet: &schemaregistry.RuleSet{DomainRules: []schemaregistry.Rule{encryptRule("kek-value-"+topic, nil)}}},
-	})
-	keySer, keyDe := serdes(t, reg, cserde.KeySerde, serde.Options{})
-	valSer, valDe := serdes(t, reg, cserde.ValueSerde, serde.Options{})
-	p := newProducer(t, broker)
 	const distinct, total = 20, 1000
-	for i := 0; i < total; i++ {
-		k := &CustomerKey{Email: fmt.Sprintf("key%02d@example.com", i%distinct)}
-		key, err := keySer.Serialize(topic, k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		value, err := valSer.Serialize(topic, &Customer{ID: int32(i), Name: "Name " + k.Email, Email: k.Email})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := p.Produce(&kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny}, Key: key, Value: value}, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if left := p.Flush(30_000); left != 0 {
-		t.Fatalf("%d messages not delivered", left)
-	}
+	topic := newTopic(t, broker, 4, nil)
+	keySer, keyDe, valSer, valDe := keyedSerdes(t, topic)
+	p := newProducer(t, broker)
+	produceKeyed(t, p, topic, keySer, valSer, 0, total, distinct)
 	records := readRaw(t, broker, topic, total)
 	keyBytes := map[string][]byte{}
 	partition := map[string]int32{}
@@ -338,32 +312,76 @@ func TestEncryptedKeys(t *testing.T) {
 	if len(keyBytes) != distinct {
 		t.Fatalf("%d distinct encrypted keys, want %d", len(keyBytes), distinct)
 	}
+}
 
-	// Compaction keeps the latest value per (encrypted) key. Roll the
-	// segments with a final write after segment.ms, then wait for the
-	// cleaner.
-	time.Sleep(500 * time.Millisecond)
+// A compacted topic keeps the latest value per encrypted key.
+func TestCompactionWithEncryptedKeys(t *testing.T) {
+	broker := bootstrap(t)
+	const distinct, total = 10, 50
+	topic := newTopic(t, broker, 2, map[string]string{
+		"cleanup.policy": "compact", "segment.ms": "200", "min.cleanable.dirty.ratio": "0.001", "delete.retention.ms": "100",
+	})
+	keySer, keyDe, valSer, valDe := keyedSerdes(t, topic)
+	p := newProducer(t, broker)
+	produceKeyed(t, p, topic, keySer, valSer, 0, total, distinct)
 	last := map[string]int32{}
 	for i := total - distinct; i < total; i++ {
 		last[fmt.Sprintf("key%02d@example.com", i%distinct)] = int32(i)
 	}
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		for i := 0; i < 4; i++ { // nudge every partition to roll its segment
-			k := &CustomerKey{Email: fmt.Sprintf("roll-%d-%d@example.com", i, time.Now().UnixNano())}
+	// The cleaner leaves the active segment alone: keep rolling segments
+	// with writes to other keys until the old values are gone.
+	deadline := time.Now().Add(120 * time.Second)
+	for roll := 0; ; roll++ {
+		time.Sleep(time.Second)
+		for part := int32(0); part < 2; part++ {
+			k := &CustomerKey{Email: fmt.Sprintf("roll-%d-%d@example.com", roll, part)}
 			key, _ := keySer.Serialize(topic, k)
 			value, _ := valSer.Serialize(topic, &Customer{ID: -1, Name: "roll", Email: k.Email})
-			_ = p.Produce(&kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: int32(i)}, Key: key, Value: value}, nil)
+			_ = p.Produce(&kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: part}, Key: key, Value: value}, nil)
 		}
 		p.Flush(10_000)
-		compacted := countLatest(t, broker, topic, keyDe, valDe, last)
-		if compacted {
+		if countLatest(t, broker, topic, keyDe, valDe, last) {
 			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the compacted topic still holds older values for some keys")
 		}
-		time.Sleep(2 * time.Second)
+	}
+}
+
+func keyedSerdes(t *testing.T, topic string) (keySer *serde.Serializer, keyDe *serde.Deserializer, valSer *serde.Serializer, valDe *serde.Deserializer) {
+	t.Helper()
+	siv := map[string]string{"encrypt.dek.algorithm": "AES256_SIV"}
+	reg := registry(t, map[string]schemaregistry.SchemaInfo{
+		topic + "-key": {Schema: keySchema, SchemaType: "AVRO",
+			RuleSet: &schemaregistry.RuleSet{DomainRules: []schemaregistry.Rule{encryptRule("kek-key-"+topic, siv)}}},
+		topic + "-value": {Schema: valueSchema, SchemaType: "AVRO",
+			RuleSet: &schemaregistry.RuleSet{DomainRules: []schemaregistry.Rule{encryptRule("kek-value-"+topic, nil)}}},
+	})
+	keySer, keyDe = serdes(t, reg, cserde.KeySerde, serde.Options{})
+	valSer, valDe = serdes(t, reg, cserde.ValueSerde, serde.Options{})
+	return
+}
+
+// produceKeyed writes records from..to, keyed by one of distinct emails.
+func produceKeyed(t *testing.T, p *kafka.Producer, topic string, keySer, valSer *serde.Serializer, from, to, distinct int) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		k := &CustomerKey{Email: fmt.Sprintf("key%02d@example.com", i%distinct)}
+		key, err := keySer.Serialize(topic, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		value, err := valSer.Serialize(topic, &Customer{ID: int32(i), Name: "Name " + k.Email, Email: k.Email})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Produce(&kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny}, Key: key, Value: value}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if left := p.Flush(30_000); left != 0 {
+		t.Fatalf("%d messages not delivered", left)
 	}
 }
 
