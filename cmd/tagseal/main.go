@@ -3,6 +3,8 @@
 //	tagseal demo    run the field-encryption demo on embedded defaults
 //	tagseal inspect show a record's frame, schema and encrypted fields
 //	tagseal lint    check a schema's tags and encryption rules
+//	tagseal encrypt JSON lines → encoded, encrypted records
+//	tagseal decrypt encoded records → JSON lines
 //	tagseal shred   delete KEKs or DEKs in a DEK Registry (crypto-shredding)
 package main
 
@@ -21,6 +23,9 @@ commands:
   inspect show a record's frame, schema and encrypted fields (rule, KEK,
           algorithm, DEK version); decrypts only with --decrypt
   lint    check a schema's tags and encryption rules; exit 1 on findings
+  encrypt serialize JSON lines with the subject's schema, encrypting tagged
+          fields; one base64 record per line out
+  decrypt read base64 records, one per line; print JSON lines
   shred   delete a KEK or DEK in a DEK Registry, making the data under it
           unreadable (crypto-shredding); asks for confirmation unless --yes
 `
@@ -39,6 +44,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runInspect(args[1:], stdin, stdout, stderr)
 	case "lint":
 		return runLint(args[1:], stdout, stderr)
+	case "encrypt", "decrypt":
+		return runCrypt(args[0], args[1:], stdin, stdout, stderr)
 	case "shred":
 		return runShred(args[1:], stdin, stdout, stderr)
 	case "demo":
