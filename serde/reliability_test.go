@@ -14,6 +14,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/rest"
 	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/rules/encryption/deks"
 
+	"github.com/tagseal/tagseal/internal/dekregistrytest"
 	"github.com/tagseal/tagseal/kms"
 	"github.com/tagseal/tagseal/serde"
 )
@@ -93,6 +94,11 @@ func TestFailClosed(t *testing.T) {
 		{"schema registry 500", func(t *testing.T, s *setup) { s.reg.down.Store(true) }, serde.ErrRegistry},
 		{"dek registry 500", func(t *testing.T, s *setup) { s.deks.down.Store(true) }, serde.ErrRegistry},
 		{"kms key id unknown to the driver", func(t *testing.T, s *setup) { s.kms = "no-such-kms" }, kms.ErrUnsupportedKMS},
+		{"dek registry over http answering 500", func(t *testing.T, s *setup) {
+			reg := dekregistrytest.New(t)
+			reg.Fail.Store(true)
+			s.opts.DEKClient, s.opts.DEKRegistryURL = nil, reg.URL
+		}, serde.ErrRegistry},
 	}
 	formats := []struct {
 		name     string

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/rules/encryption/deks"
@@ -20,6 +21,8 @@ import (
 // Server is a running double. Its zero state is empty.
 type Server struct {
 	*httptest.Server
+	// Fail makes every request answer 500.
+	Fail  atomic.Bool
 	mu    sync.Mutex
 	keks  map[string]*deks.Kek
 	deks  map[string][]*deks.Dek // kek/subject/algorithm → versions in order
@@ -47,6 +50,10 @@ func notFound(w http.ResponseWriter, what string) {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if s.Fail.Load() {
+		reply(w, http.StatusInternalServerError, map[string]any{"error_code": 50001, "message": "failing on purpose"})
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.Calls = append(s.Calls, r.Method+" "+r.URL.Path)
