@@ -74,21 +74,10 @@ func (d *Deserializer) deserialize(topic string, headers []kafka.Header, payload
 	if len(payload) == 0 {
 		return nil, nil
 	}
-	fr, err := readFrame(d.serdeType, headers, payload)
+	src, _, indexes, body, err := d.open(topic, headers, payload)
 	if err != nil {
 		return nil, err
 	}
-	src, err := d.source(topic, fr.ref)
-	if err != nil {
-		return nil, err
-	}
-	var indexes []int
-	if src.protobuf {
-		if indexes, err = fr.messageIndexes(); err != nil {
-			return nil, err
-		}
-	}
-	body := payload[fr.n:]
 	p, subject, reader := src.plan, src.subject, src.reader
 	if body, err = d.decryptPayload(p, subject, body); err != nil {
 		return nil, err
@@ -116,6 +105,23 @@ func (d *Deserializer) deserialize(topic string, headers []kafka.Header, payload
 		readerPlan = reader.plan
 	}
 	return p.plan.decode(indexes, body, readerPlan, target)
+}
+
+// open reads a payload's frame and resolves its source: plans, subject,
+// Protobuf message indexes and the body after the frame.
+func (d *Deserializer) open(topic string, headers []kafka.Header, payload []byte) (src *source, fr frame, indexes []int, body []byte, err error) {
+	if fr, err = readFrame(d.serdeType, headers, payload); err != nil {
+		return nil, fr, nil, nil, err
+	}
+	if src, err = d.source(topic, fr.ref); err != nil {
+		return nil, fr, nil, nil, err
+	}
+	if src.protobuf {
+		if indexes, err = fr.messageIndexes(); err != nil {
+			return nil, fr, nil, nil, err
+		}
+	}
+	return src, fr, indexes, payload[fr.n:], nil
 }
 
 // source is what a payload's schema reference resolves to for a topic.

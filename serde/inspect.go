@@ -42,25 +42,15 @@ type Sealed struct {
 // Inspect reads a record's frame, writer schema and encrypted fields
 // without unwrapping any key. headers may carry the schema GUID.
 func (d *Deserializer) Inspect(topic string, headers []kafka.Header, payload []byte) (*Inspection, error) {
-	fr, err := readFrame(d.serdeType, headers, payload)
+	src, fr, indexes, body, err := d.open(topic, headers, payload)
 	if err != nil {
 		return nil, err
 	}
-	src, err := d.source(topic, fr.ref)
-	if err != nil {
-		return nil, err
-	}
-	in := &Inspection{SchemaID: fr.ref.id, SchemaType: src.plan.plan.schemaType(), Subject: src.subject}
+	in := &Inspection{SchemaID: fr.ref.id, SchemaType: src.plan.plan.schemaType(), Subject: src.subject, MessageIndexes: indexes}
 	if fr.ref.id == 0 {
 		in.SchemaGUID = fr.ref.guid.String()
 	}
-	if src.protobuf {
-		if in.MessageIndexes, err = fr.messageIndexes(); err != nil {
-			return nil, err
-		}
-	}
 	p := src.plan
-	body := payload[fr.n:]
 	for i := range p.rules.Payload {
 		if r := &p.rules.Payload[i]; r.Read || r.Write {
 			in.PayloadRules = append(in.PayloadRules, describe(r, p.payloadKeys[i], false, body))

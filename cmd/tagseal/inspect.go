@@ -41,11 +41,8 @@ func runInspect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "usage: tagseal inspect --registry URL --topic T [--key] [--decrypt] (HEX|BASE64 | --file F)\n\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	if *registry == "" || *topic == "" {
 		fmt.Fprintln(stderr, "tagseal inspect: --registry and --topic are required")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -40,4 +41,16 @@ func (k kvFlag) Set(s string) error {
 	}
 	k[key] = value
 	return nil
+}
+
+// parseFlags parses a command's flags. When it returns false the command
+// stops with the returned code: 0 after --help, 2 for a bad flag.
+func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, false
+		}
+		return 2, false
+	}
+	return 0, true
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -34,11 +33,8 @@ func runShred(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			"keys as shredded (serde.Options.ReadDeletedKeys restores Confluent's behaviour).\n\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	if *registry == "" || *kek == "" {
 		fmt.Fprintln(stderr, "tagseal shred: --registry and --kek are required")
