@@ -71,7 +71,7 @@ type hotDEK struct {
 
 func parseRuleKeys(r *tags.Rule) *ruleKeys {
 	rk := &ruleKeys{algorithm: AES256GCM}
-	var errs []error
+	var errs []string
 	rk.kekName, _ = r.Param(ParamKEKName)
 	rk.kmsType, _ = r.Param(ParamKMSType)
 	rk.kmsKeyID, _ = r.Param(ParamKMSKeyID)
@@ -86,20 +86,20 @@ func parseRuleKeys(r *tags.Rule) *ruleKeys {
 	case AES256SIV:
 		rk.template = daead.AESSIVKeyTemplate()
 	default:
-		errs = append(errs, fmt.Errorf("unknown %s %q", ParamDEKAlgorithm, rk.algorithm))
+		errs = append(errs, fmt.Sprintf("unknown %s %q", ParamDEKAlgorithm, rk.algorithm))
 	}
 	if d, ok := r.Param(ParamDEKExpiryDays); ok {
 		n, err := strconv.Atoi(d)
 		if err != nil || n < 0 {
-			errs = append(errs, fmt.Errorf("invalid %s %q", ParamDEKExpiryDays, d))
+			errs = append(errs, fmt.Sprintf("invalid %s %q", ParamDEKExpiryDays, d))
 		}
 		rk.expiryDays = n
 	}
 	if rk.kekName == "" {
-		errs = append(errs, fmt.Errorf("missing %s", ParamKEKName))
+		errs = append(errs, "missing "+ParamKEKName)
 	}
 	if len(errs) > 0 {
-		rk.err = fmt.Errorf("%w: %w", ErrInvalidRule, errors.Join(errs...))
+		rk.err = fmt.Errorf("%w: %s", ErrInvalidRule, strings.Join(errs, "; "))
 	}
 	return rk
 }

@@ -70,7 +70,7 @@ func Lint(client schemaregistry.Client, info schemaregistry.SchemaInfo) ([]Findi
 		if !errors.Is(err, ErrUnsupportedTaggedType) {
 			return nil, err
 		}
-		add("error", "uncarriable-tagged-field", "", "%v", err)
+		add("error", "uncarriable-tagged-field", "schema", "%v", err)
 	}
 	used := map[string]bool{}
 	paths := make([]string, 0, len(rec.fields))

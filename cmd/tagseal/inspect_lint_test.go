@@ -57,6 +57,7 @@ func TestInspect(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, out)
 	}
+	t.Logf("tagseal inspect:\n%s", out)
 	for _, want := range []string{"schema id 1", "subject orders-value", "com.acme.Customer.email", "KEK kek-cli-inspect", "AES256_GCM", "DEK version 1", "base64"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("inspect output lacks %q:\n%s", want, out)
@@ -105,6 +106,7 @@ func TestLint(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("exit %d: %s", code, out)
 	}
+	t.Logf("tagseal lint (exit %d):\n%s", code, out)
 	for _, want := range []string{"uncarriable-tagged-field", "lint.Bad.age", "tag-without-rule", "lint.Bad.memo", "rule-matches-nothing", "pci", "rule-shadowed", "dup",
 		"kek-not-creatable", "invalid-rule-params", "AES512", "metadata-tag-matches-nothing", "lint.Bad.missing"} {
 		if !strings.Contains(out, want) {
