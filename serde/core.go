@@ -19,7 +19,6 @@ import (
 // compiled is everything derived from one (writer schema, rule schema) pair:
 // the format plan, the rules and their parsed key parameters.
 type compiled struct {
-	id          int
 	plan        formatPlan
 	rules       *tags.RuleSet
 	fieldKeys   []*ruleKeys // parallel to rules.Field
@@ -186,7 +185,7 @@ func (c *core) references(info *schemaregistry.SchemaInfo) ([]reference, error) 
 // plan returns the compiled plan for a writer schema, with the rules and
 // tags of ruleInfo (the writer itself, or the reader schema when one is
 // configured). Plans are built once per key.
-func (c *core) plan(key planKey, id int, writer, ruleInfo *schemaregistry.SchemaInfo) (*compiled, error) {
+func (c *core) plan(key planKey, writer, ruleInfo *schemaregistry.SchemaInfo) (*compiled, error) {
 	c.mu.RLock()
 	p := c.plans[key]
 	c.mu.RUnlock()
@@ -202,7 +201,7 @@ func (c *core) plan(key planKey, id int, writer, ruleInfo *schemaregistry.Schema
 	if err != nil {
 		return nil, err
 	}
-	p = &compiled{id: id, plan: fp, rules: rules}
+	p = &compiled{plan: fp, rules: rules}
 	if fp.tagged() {
 		p.leaves = 8
 	}

@@ -158,11 +158,11 @@ func (d *Deserializer) source(topic string, ref schemaRef) (*source, error) {
 	if readerMeta != nil {
 		ruleInfo = &readerMeta.SchemaInfo
 		key.reader = readerMeta.ID
-		if src.reader, err = d.plan(planKey{writer: schemaRef{id: readerMeta.ID}}, readerMeta.ID, &readerMeta.SchemaInfo, &readerMeta.SchemaInfo); err != nil {
+		if src.reader, err = d.plan(planKey{writer: schemaRef{id: readerMeta.ID}}, &readerMeta.SchemaInfo, &readerMeta.SchemaInfo); err != nil {
 			return nil, err
 		}
 	}
-	if src.plan, err = d.plan(key, ref.id, &writer, ruleInfo); err != nil {
+	if src.plan, err = d.plan(key, &writer, ruleInfo); err != nil {
 		return nil, err
 	}
 	if fixed {

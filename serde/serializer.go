@@ -167,7 +167,7 @@ func (s *Serializer) target(topic string, msg any) (*schemaregistry.SchemaMetada
 	if err != nil {
 		return nil, "", nil, err
 	}
-	p, err := s.plan(planKey{writer: schemaRef{id: meta.ID}}, meta.ID, &meta.SchemaInfo, &meta.SchemaInfo)
+	p, err := s.plan(planKey{writer: schemaRef{id: meta.ID}}, &meta.SchemaInfo, &meta.SchemaInfo)
 	if err != nil {
 		return nil, "", nil, err
 	}

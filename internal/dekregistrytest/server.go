@@ -6,7 +6,6 @@ package dekregistrytest
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -200,11 +199,4 @@ func (s *Server) Kek(name string) (deks.Kek, bool) {
 		return deks.Kek{}, false
 	}
 	return *k, true
-}
-
-// String describes the stored keys, for test failure messages.
-func (s *Server) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return fmt.Sprintf("%d KEKs, %d DEK subjects", len(s.keks), len(s.deks))
 }
