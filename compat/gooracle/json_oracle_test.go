@@ -3,7 +3,6 @@ package gooracle
 import (
 	"bytes"
 	"encoding/json"
-	"reflect"
 	"testing"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry"
@@ -181,43 +180,7 @@ func TestJSONSchemaOracle(t *testing.T) {
 			tser, tde := tagsealPair(t, serde.Options{Validate: true})
 			cser, cde := jsonConfluentPair(t)
 
-			t.Run("tagseal-to-confluent", func(t *testing.T) {
-				payload, err := tser.Serialize(topic, c.value)
-				if err != nil {
-					t.Fatalf("tagseal serialize: %v", err)
-				}
-				assertNoPlaintext(t, payload, c.secrets)
-				got := c.target()
-				if err := cde.DeserializeInto(topic, payload, got); err != nil {
-					t.Fatalf("confluent deserialize: %v", err)
-				}
-				if !reflect.DeepEqual(got, c.value) {
-					t.Fatalf("confluent read %+v, want %+v", got, c.value)
-				}
-			})
-			t.Run("confluent-to-tagseal", func(t *testing.T) {
-				payload, err := cser.Serialize(topic, copyValue(reflect.ValueOf(c.value)).Interface())
-				if err != nil {
-					t.Fatalf("confluent serialize: %v", err)
-				}
-				assertNoPlaintext(t, payload, c.secrets)
-				got := c.target()
-				if err := tde.DeserializeInto(topic, payload, got); err != nil {
-					t.Fatalf("tagseal deserialize: %v", err)
-				}
-				if !reflect.DeepEqual(got, c.value) {
-					t.Fatalf("tagseal read %+v, want %+v", got, c.value)
-				}
-				if c.identical {
-					ours, err := tser.Serialize(topic, c.value)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if !bytes.Equal(ours, payload) {
-						t.Fatalf("deterministic payloads differ:\n tagseal   %s\n confluent %s", ours, payload)
-					}
-				}
-			})
+			twoWay(t, topic, c, tser, tde, cser, cde)
 		})
 	}
 }
