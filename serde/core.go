@@ -23,7 +23,6 @@ type compiled struct {
 	rules       *tags.RuleSet
 	fieldKeys   []*ruleKeys // parallel to rules.Field
 	payloadKeys []*ruleKeys // parallel to rules.Payload
-	leaves      int         // expected tagged values per record, for size hints
 	lastSize    atomic.Int64
 }
 
@@ -202,9 +201,6 @@ func (c *core) plan(key planKey, writer, ruleInfo *schemaregistry.SchemaInfo) (*
 		return nil, err
 	}
 	p = &compiled{plan: fp, rules: rules}
-	if fp.tagged() {
-		p.leaves = 8
-	}
 	for i := range rules.Field {
 		p.fieldKeys = append(p.fieldKeys, parseRuleKeys(&rules.Field[i]))
 	}
@@ -511,7 +507,11 @@ func (p *compiled) sizeHint(encoded int) int {
 	if last := int(p.lastSize.Load()); last > 0 {
 		return max(last+last/8, encoded) + 16
 	}
-	return encoded + encoded/3 + 48*p.leaves + 16
+	tagged := 0
+	if p.plan.tagged() {
+		tagged = 8 // a guess at the tagged values of a first record
+	}
+	return encoded + encoded/3 + 48*tagged + 16
 }
 
 var bufferPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
