@@ -3,7 +3,6 @@ package serde
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -29,6 +28,7 @@ import (
 
 	agpb "github.com/tink-crypto/tink-go/v2/proto/aes_gcm_go_proto"
 
+	"github.com/tagseal/tagseal/internal/entropy"
 	"github.com/tagseal/tagseal/kms"
 	"github.com/tagseal/tagseal/tags"
 )
@@ -178,12 +178,12 @@ type nonceSource struct {
 }
 
 func (n *nonceSource) fill(dst []byte) {
-	if n == nil {
-		rand.Read(dst)
+	if n == nil || entropy.Overridden() {
+		entropy.Read(dst)
 		return
 	}
 	if n.pos == 0 || n.pos+len(dst) > len(n.buf) {
-		rand.Read(n.buf[:])
+		entropy.Read(n.buf[:])
 		n.pos = 0
 	}
 	copy(dst, n.buf[n.pos:])
@@ -201,7 +201,7 @@ func (c *dekCipher) open(dst, ciphertext, ad []byte) ([]byte, error) {
 		return append(dst, pt...), err
 	}
 	if len(ciphertext) < gcmNonceSize+gcmTagSize {
-		return nil, errors.New("ciphertext too short")
+		return nil, fmt.Errorf("%w: shorter than nonce and tag", ErrInvalidCiphertext)
 	}
 	return c.gcm.Open(dst, ciphertext[:gcmNonceSize], ciphertext[gcmNonceSize:], ad)
 }
@@ -739,6 +739,9 @@ func parseStored(rk *ruleKeys, asString bool, stored, tmp []byte) (ct []byte, ve
 // openValue appends the plaintext of ciphertext ct to dst.
 func openValue(e *dekEntry, ct, ad, dst []byte) ([]byte, error) {
 	pt, err := e.cipher.open(dst, ct, ad)
+	if errors.Is(err, ErrInvalidCiphertext) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrDecryptionFailed, err)
 	}

@@ -6,6 +6,7 @@
 //	tagseal encrypt JSON lines → encoded, encrypted records
 //	tagseal decrypt encoded records → JSON lines
 //	tagseal shred   delete KEKs or DEKs in a DEK Registry (crypto-shredding)
+//	tagseal vectors generate, verify and cross-check the test vectors
 package main
 
 import (
@@ -28,6 +29,8 @@ commands:
   decrypt read base64 records, one per line; print JSON lines
   shred   delete a KEK or DEK in a DEK Registry, making the data under it
           unreadable (crypto-shredding); asks for confirmation unless --yes
+  vectors generate the cross-language test vectors (testvectors/v1), verify
+          them with tagseal, or check records another implementation wrote
 `
 
 func main() {
@@ -48,6 +51,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runCrypt(args[0], args[1:], stdin, stdout, stderr)
 	case "shred":
 		return runShred(args[1:], stdin, stdout, stderr)
+	case "vectors":
+		return runVectors(args[1:], stdout, stderr)
 	case "demo":
 		if err := runDemo(stdout); err != nil {
 			fmt.Fprintln(stderr, "tagseal demo:", err)

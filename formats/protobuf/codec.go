@@ -19,7 +19,9 @@ func (p *Plan) Encode(v any) ([]byte, []int, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	b, err := proto.Marshal(msg)
+	// Deterministic: fields in number order and map entries by key, so the
+	// same message always has the same bytes (Kafka keys partition on them).
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(msg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrEncode, err)
 	}

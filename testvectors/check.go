@@ -1,0 +1,303 @@
+package testvectors
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry"
+	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/rules/encryption/deks"
+	cserde "github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/serde"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/dynamicpb"
+
+	"github.com/tagseal/tagseal/formats/avro"
+	"github.com/tagseal/tagseal/formats/jsonschema"
+	"github.com/tagseal/tagseal/formats/protobuf"
+	"github.com/tagseal/tagseal/serde"
+	"github.com/tagseal/tagseal/tags"
+)
+
+// ErrorClasses maps the error class names vectors use to tagseal's sentinels.
+var ErrorClasses = map[string]error{
+	"ErrShortPayload":      serde.ErrShortPayload,
+	"ErrUnknownMagicByte":  serde.ErrUnknownMagicByte,
+	"ErrSchemaNotFound":    serde.ErrSchemaNotFound,
+	"ErrMalformedPayload":  serde.ErrMalformedPayload,
+	"ErrInvalidCiphertext": serde.ErrInvalidCiphertext,
+	"ErrDEKNotFound":       serde.ErrDEKNotFound,
+	"ErrKEKNotFound":       serde.ErrKEKNotFound,
+	"ErrDEKUnwrapFailed":   serde.ErrDEKUnwrapFailed,
+	"ErrKeyShredded":       serde.ErrKeyShredded,
+	"ErrDecryptionFailed":  serde.ErrDecryptionFailed,
+}
+
+// Registries returns fresh in-memory Schema and DEK registries holding the
+// vector's schemas (checking each gets its listed ID), KEKs and DEKs.
+func Registries(v *Vector) (schemaregistry.Client, deks.Client, error) {
+	conf := schemaregistry.NewConfig("mock://tagseal-vectors")
+	client, err := schemaregistry.NewClient(conf)
+	if err != nil {
+		return nil, nil, err
+	}
+	dekClient, err := deks.NewClient(conf)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i := range v.Schemas {
+		s := &v.Schemas[i]
+		id, err := client.Register(s.Subject, s.Info(), false)
+		if err != nil {
+			return nil, nil, fmt.Errorf("register %s: %w", s.Subject, err)
+		}
+		if id != s.ID {
+			return nil, nil, fmt.Errorf("register %s: got id %d, the vector says %d", s.Subject, id, s.ID)
+		}
+	}
+	for _, k := range v.KEKs {
+		if _, err := dekClient.RegisterKek(k.Name, k.KMSType, k.KMSKeyID, nil, "", k.Shared); err != nil {
+			return nil, nil, fmt.Errorf("register KEK %s: %w", k.Name, err)
+		}
+	}
+	for _, d := range v.DEKs {
+		if _, err := dekClient.RegisterDekVersion(d.KEKName, d.Subject, d.Version, d.Algorithm, d.EncryptedKeyMaterial); err != nil {
+			return nil, nil, fmt.Errorf("register DEK %s/%s v%d: %w", d.KEKName, d.Subject, d.Version, err)
+		}
+	}
+	return client, dekClient, nil
+}
+
+// Check reads the vector's serialized bytes with tagseal and compares the
+// outcome with the vector's: the plaintext, or an error of the listed class.
+func Check(v *Vector) error {
+	payload, err := hex.DecodeString(v.Serialized)
+	if err != nil {
+		return fmt.Errorf("serialized: %v", err)
+	}
+	got, err := Read(v, payload)
+	if !v.Positive() {
+		want, ok := ErrorClasses[v.Expect.Error]
+		if !ok {
+			return fmt.Errorf("unknown error class %q", v.Expect.Error)
+		}
+		if err == nil {
+			return fmt.Errorf("read succeeded, want %s", v.Expect.Error)
+		}
+		if !errors.Is(err, want) {
+			return fmt.Errorf("got %v, want %s", err, v.Expect.Error)
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return SamePlaintext(v, got)
+}
+
+// Read deserializes payload with tagseal in fresh registries set up from the
+// vector, using the vector's local-kms secret.
+func Read(v *Vector, payload []byte) (any, error) {
+	client, dekClient, err := Registries(v)
+	if err != nil {
+		return nil, err
+	}
+	conf := serde.NewDeserializerConfig()
+	conf.RuleConfig = map[string]string{"secret": v.LocalKMSSecret}
+	conf.DEKClient = dekClient
+	d, err := serde.NewDeserializer(client, cserde.ValueSerde, conf)
+	if err != nil {
+		return nil, err
+	}
+	return d.Deserialize(v.Topic, payload)
+}
+
+// CheckWritten reads a record another implementation wrote from the
+// vector's plaintext: it must decrypt to the plaintext, and hold exactly as
+// many ciphertexts, under the same rules, as the vector's own record.
+func CheckWritten(v *Vector, serialized string) error {
+	payload, err := hex.DecodeString(serialized)
+	if err != nil {
+		return fmt.Errorf("serialized: %v", err)
+	}
+	want, err := hex.DecodeString(v.Serialized)
+	if err != nil {
+		return err
+	}
+	wantSealed, err := sealedRules(v, want)
+	if err != nil {
+		return fmt.Errorf("inspect the vector: %v", err)
+	}
+	gotSealed, err := sealedRules(v, payload)
+	if err != nil {
+		return fmt.Errorf("inspect: %v", err)
+	}
+	if !slices.Equal(gotSealed, wantSealed) {
+		return fmt.Errorf("encrypted values %v, want %v", gotSealed, wantSealed)
+	}
+	got, err := Read(v, payload)
+	if err != nil {
+		return err
+	}
+	return SamePlaintext(v, got)
+}
+
+// sealedRules lists, per encrypted value of the record, its path, rule and
+// DEK version.
+func sealedRules(v *Vector, payload []byte) ([]string, error) {
+	client, dekClient, err := Registries(v)
+	if err != nil {
+		return nil, err
+	}
+	conf := serde.NewDeserializerConfig()
+	conf.DEKClient = dekClient
+	d, err := serde.NewDeserializer(client, cserde.ValueSerde, conf)
+	if err != nil {
+		return nil, err
+	}
+	in, err := d.Inspect(v.Topic, nil, payload)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, s := range append(in.PayloadRules, in.Fields...) {
+		if s.Problem != "" {
+			return nil, fmt.Errorf("%s: %s", s.Path, s.Problem)
+		}
+		out = append(out, fmt.Sprintf("%s:%s:v%d", s.Path, s.Rule, s.DEKVersion))
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// SamePlaintext reports whether a value tagseal deserialized equals the
+// vector's plaintext, compared in the format's own terms: Avro and Protobuf
+// by their (deterministic) encodings, JSON as parsed documents.
+func SamePlaintext(v *Vector, got any) error {
+	var same bool
+	switch v.Format {
+	case serde.TypeJSONSchema:
+		raw, err := json.Marshal(got)
+		if err != nil {
+			return err
+		}
+		a, b := parseJSON(raw), parseJSON(v.Plaintext)
+		same = a != nil && reflect.DeepEqual(a, b)
+	case serde.TypeAvro:
+		plan, err := compileAvro(v)
+		if err != nil {
+			return err
+		}
+		wantValue, err := plan.FromJSON(v.Plaintext)
+		if err != nil {
+			return err
+		}
+		gotBytes, err := plan.Encode(got)
+		if err != nil {
+			return fmt.Errorf("re-encode: %v", err)
+		}
+		wantBytes, err := plan.Encode(wantValue)
+		if err != nil {
+			return err
+		}
+		same = bytes.Equal(gotBytes, wantBytes)
+	case serde.TypeProtobuf:
+		msg, ok := got.(proto.Message)
+		if !ok {
+			return fmt.Errorf("got %T, not a proto.Message", got)
+		}
+		want, err := protoPlaintext(v)
+		if err != nil {
+			return err
+		}
+		det := proto.MarshalOptions{Deterministic: true}
+		a, err1 := det.Marshal(msg)
+		b, err2 := det.Marshal(want)
+		if err := errors.Join(err1, err2); err != nil {
+			return err
+		}
+		same = bytes.Equal(a, b)
+	default:
+		return fmt.Errorf("unknown format %q", v.Format)
+	}
+	if !same {
+		return errors.New("decrypted record differs from the plaintext")
+	}
+	return nil
+}
+
+func parseJSON(b []byte) any {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil {
+		return nil
+	}
+	return v
+}
+
+// references returns the texts (dependencies first) and names of the
+// record's references.
+func references(v *Vector) (texts, names []string) {
+	nameOf := map[string]string{}
+	for _, s := range v.Schemas {
+		for _, r := range s.References {
+			nameOf[r.Subject] = r.Name
+		}
+	}
+	for _, s := range v.Schemas[:len(v.Schemas)-1] {
+		texts = append(texts, s.Schema)
+		names = append(names, nameOf[s.Subject])
+	}
+	return texts, names
+}
+
+func ruleSelector(v *Vector) *tags.RuleSet {
+	info := v.Record().Info()
+	return tags.FromSchema(&info)
+}
+
+func compileAvro(v *Vector) (*avro.Plan, error) {
+	texts, _ := references(v)
+	return avro.Compile(v.Record().Schema, texts, ruleSelector(v))
+}
+
+func compileJSON(v *Vector) (*jsonschema.Plan, error) {
+	texts, names := references(v)
+	refs := make([]jsonschema.Reference, len(texts))
+	for i := range texts {
+		refs[i] = jsonschema.Reference{Name: names[i], Schema: texts[i]}
+	}
+	return jsonschema.Compile(v.Record().Schema, refs, ruleSelector(v))
+}
+
+func compileProto(v *Vector) (*protobuf.Plan, error) {
+	texts, names := references(v)
+	refs := make([]protobuf.Reference, len(texts))
+	for i := range texts {
+		refs[i] = protobuf.Reference{Name: names[i], Schema: texts[i]}
+	}
+	return protobuf.Compile(v.Record().Schema, refs, ruleSelector(v))
+}
+
+// protoPlaintext parses the vector's plaintext into a dynamic message of the
+// record's message type.
+func protoPlaintext(v *Vector) (*dynamicpb.Message, error) {
+	plan, err := compileProto(v)
+	if err != nil {
+		return nil, err
+	}
+	md, err := plan.MessageAt(v.MessageIndexes)
+	if err != nil {
+		return nil, err
+	}
+	m := dynamicpb.NewMessage(md)
+	if err := protojson.Unmarshal(v.Plaintext, m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}

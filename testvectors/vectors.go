@@ -1,0 +1,253 @@
+// Package testvectors generates, loads and checks tagseal's cross-language
+// test vectors: self-contained JSON files, each holding a record's schemas,
+// rules, keys, plaintext and serialized bytes, which any CSFLE
+// implementation must read (and, for positive vectors, be able to write) as
+// SPEC.md describes.
+package testvectors
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry"
+)
+
+// Version is the vector file layout version; files live in testvectors/v1.
+const Version = 1
+
+// Vector is one test vector. The last schema in Schemas is the record's;
+// earlier ones are its references, registered first, so that registering
+// them in order in an empty registry gives every schema the ID it lists.
+type Vector struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	// Format is the schema type: AVRO, JSON or PROTOBUF.
+	Format string `json:"format"`
+	// Structure names the schema shape under test (flat, nested, map, …).
+	Structure string `json:"structure"`
+	// Algorithm is the DEK algorithm of the field rules.
+	Algorithm string `json:"algorithm"`
+	// Rotation is true when the rules set encrypt.dek.expiry.days, so every
+	// ciphertext starts with the DEK version prefix.
+	Rotation bool `json:"rotation"`
+	// Payload is true when an ENCRYPT_PAYLOAD rule encrypts the whole body.
+	Payload bool `json:"payload"`
+	// Topic names the subject: Topic + "-value".
+	Topic   string   `json:"topic"`
+	Schemas []Schema `json:"schemas"`
+	// LocalKMSSecret is the local-kms secret (rule config "secret") every
+	// KEK of the vector uses.
+	LocalKMSSecret string `json:"localKmsSecret"`
+	KEKs           []KEK  `json:"keks"`
+	// DEKs are the DEK Registry's entries, in registration order.
+	DEKs []DEK `json:"deks"`
+	// ProtoDescriptorSet (Protobuf only) is a base64 FileDescriptorSet of the
+	// record's .proto and every file it imports, dependencies first, for
+	// implementations that cannot parse .proto text.
+	ProtoDescriptorSet string `json:"protoDescriptorSet,omitempty"`
+	// MessageIndexes (Protobuf only) locate the record's message.
+	MessageIndexes []int `json:"messageIndexes,omitempty"`
+	// Plaintext is the record as JSON: Avro's JSON encoding (unions as
+	// {"branch": value}, bytes as U+0000..U+00FF characters), the document
+	// itself for JSON Schema, the proto3 JSON mapping for Protobuf.
+	Plaintext json.RawMessage `json:"plaintext"`
+	// Serialized is the Kafka record value, hex.
+	Serialized string `json:"serialized"`
+	Expect     Expect `json:"expect"`
+}
+
+// Schema is a registered schema version, in the registry's JSON names.
+type Schema struct {
+	Subject    string                     `json:"subject"`
+	Version    int                        `json:"version"`
+	ID         int                        `json:"id"`
+	SchemaType string                     `json:"schemaType"`
+	Schema     string                     `json:"schema"`
+	References []schemaregistry.Reference `json:"references,omitempty"`
+	Metadata   *schemaregistry.Metadata   `json:"metadata,omitempty"`
+	RuleSet    *schemaregistry.RuleSet    `json:"ruleSet,omitempty"`
+}
+
+// Info returns the schema as the registry client takes it.
+func (s *Schema) Info() schemaregistry.SchemaInfo {
+	return schemaregistry.SchemaInfo{Schema: s.Schema, SchemaType: s.SchemaType, References: s.References, Metadata: s.Metadata, RuleSet: s.RuleSet}
+}
+
+// KEK is a DEK Registry KEK entry.
+type KEK struct {
+	Name     string `json:"name"`
+	KMSType  string `json:"kmsType"`
+	KMSKeyID string `json:"kmsKeyId"`
+	Shared   bool   `json:"shared"`
+}
+
+// DEK is a DEK Registry DEK entry. KeyMaterial (the serialized Tink key,
+// base64) is what unwrapping EncryptedKeyMaterial gives; it is there for
+// implementers to check their unwrap, and is never registered.
+type DEK struct {
+	KEKName              string `json:"kekName"`
+	Subject              string `json:"subject"`
+	Version              int    `json:"version"`
+	Algorithm            string `json:"algorithm"`
+	EncryptedKeyMaterial string `json:"encryptedKeyMaterial"`
+	KeyMaterial          string `json:"keyMaterial"`
+}
+
+// Expect is a vector's outcome: "ok" (reading Serialized gives Plaintext)
+// or "error" with the error class (a tagseal sentinel name, SPEC.md §7).
+type Expect struct {
+	Outcome string `json:"outcome"`
+	Error   string `json:"error,omitempty"`
+}
+
+// Positive reports whether reading the vector must succeed.
+func (v *Vector) Positive() bool { return v.Expect.Outcome == "ok" }
+
+// Subject is the record's subject.
+func (v *Vector) Subject() string { return v.Topic + "-value" }
+
+// Record returns the record's schema (the last one).
+func (v *Vector) Record() *Schema { return &v.Schemas[len(v.Schemas)-1] }
+
+// Marshal returns the vector's file content: indented JSON, newline-ended.
+func (v *Vector) Marshal() ([]byte, error) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// Write writes each vector to dir/NAME.json, removing other .json files so
+// that the directory holds exactly the given vectors.
+func Write(dir string, vectors []Vector) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	keep := map[string]bool{}
+	for i := range vectors {
+		b, err := vectors[i].Marshal()
+		if err != nil {
+			return err
+		}
+		name := vectors[i].Name + ".json"
+		keep[name] = true
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			return err
+		}
+	}
+	old, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	for _, f := range old {
+		if !keep[filepath.Base(f)] {
+			if err := os.Remove(f); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Load reads every dir/*.json vector, sorted by name.
+func Load(dir string) ([]Vector, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("no vectors in %s", dir)
+	}
+	slices.Sort(files)
+	out := make([]Vector, 0, len(files))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		var v Vector
+		if err := json.Unmarshal(b, &v); err != nil {
+			return nil, fmt.Errorf("%s: %v", f, err)
+		}
+		if v.Name+".json" != filepath.Base(f) {
+			return nil, fmt.Errorf("%s: vector is named %q", f, v.Name)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// Written is one record another implementation serialized from a positive
+// vector's plaintext, one JSON object per line in its output file.
+type Written struct {
+	Name       string `json:"name"`
+	Serialized string `json:"serialized"` // hex
+}
+
+// LoadWritten reads a JSON-lines file of Written records.
+func LoadWritten(path string) ([]Written, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []Written
+	for i, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		var w Written
+		if err := json.Unmarshal([]byte(line), &w); err != nil {
+			return nil, fmt.Errorf("%s:%d: %v", path, i+1, err)
+		}
+		out = append(out, w)
+	}
+	return out, nil
+}
+
+// WrittenReport is the result of checking another implementation's records.
+type WrittenReport struct {
+	Passed   int
+	Failures []string // "name: reason"
+}
+
+// CheckWrittenFile checks the records in a Written JSON-lines file against
+// the positive vectors in dir. Every positive vector must have a record.
+func CheckWrittenFile(dir, path string) (*WrittenReport, error) {
+	vectors, err := Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	written, err := LoadWritten(path)
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]string{}
+	for _, w := range written {
+		byName[w.Name] = w.Serialized
+	}
+	r := &WrittenReport{}
+	for i := range vectors {
+		v := &vectors[i]
+		if !v.Positive() {
+			continue
+		}
+		ser, ok := byName[v.Name]
+		if !ok {
+			r.Failures = append(r.Failures, v.Name+": no record written")
+			continue
+		}
+		delete(byName, v.Name)
+		if err := CheckWritten(v, ser); err != nil {
+			r.Failures = append(r.Failures, v.Name+": "+err.Error())
+			continue
+		}
+		r.Passed++
+	}
+	for name := range byName {
+		r.Failures = append(r.Failures, name+": not a positive vector")
+	}
+	slices.Sort(r.Failures)
+	return r, nil
+}
