@@ -2,14 +2,24 @@
 GO ?= go
 FUZZTIME ?= 20s
 
-.PHONY: test demo vet fuzz bench
+.PHONY: test demo vet fuzz bench interop vectors
 
 ## test: install test tools, start the real services (OpenBao, moto), vet,
 ## run every test with the race detector (services stop at the end), then
-## run each fuzz target for FUZZTIME.
+## run the cross-language vector runners (scripts/interop.sh), then run
+## each fuzz target for FUZZTIME.
 test: vet
 	scripts/with-services.sh $(GO) test -race -count=1 -timeout 20m ./...
+	GO=$(GO) scripts/interop.sh
 	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
+
+## interop: the cross-language runners over testvectors/v1 (Python, JS).
+interop:
+	GO=$(GO) scripts/interop.sh
+
+## vectors: regenerate testvectors/v1 (deterministic; commit the result).
+vectors:
+	$(GO) run ./cmd/tagseal vectors generate
 
 vet:
 	$(GO) mod download

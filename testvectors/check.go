@@ -19,6 +19,7 @@ import (
 	"github.com/tagseal/tagseal/formats/avro"
 	"github.com/tagseal/tagseal/formats/jsonschema"
 	"github.com/tagseal/tagseal/formats/protobuf"
+	"github.com/tagseal/tagseal/internal/dekregistrytest"
 	"github.com/tagseal/tagseal/serde"
 	"github.com/tagseal/tagseal/tags"
 )
@@ -37,39 +38,67 @@ var ErrorClasses = map[string]error{
 	"ErrDecryptionFailed":  serde.ErrDecryptionFailed,
 }
 
-// Registries returns fresh in-memory Schema and DEK registries holding the
-// vector's schemas (checking each gets its listed ID), KEKs and DEKs.
-func Registries(v *Vector) (schemaregistry.Client, deks.Client, error) {
-	conf := schemaregistry.NewConfig("mock://tagseal-vectors")
-	client, err := schemaregistry.NewClient(conf)
-	if err != nil {
-		return nil, nil, err
+// Registries holds a vector's Schema Registry (Confluent's in-memory mock)
+// and DEK Registry (an in-process HTTP double used through Confluent's real
+// deks client: the mock:// deks client keeps its keys in package-level maps,
+// so vectors sharing KEK names would share DEKs).
+type Registries struct {
+	Schemas schemaregistry.Client
+	DEKs    deks.Client
+	server  *dekregistrytest.Server
+	stop    []func()
+}
+
+// Cleanup registers f to run on Close.
+func (r *Registries) Cleanup(f func()) { r.stop = append(r.stop, f) }
+
+// Close stops the DEK Registry double.
+func (r *Registries) Close() {
+	for _, f := range r.stop {
+		f()
 	}
-	dekClient, err := deks.NewClient(conf)
+}
+
+// NewRegistries returns fresh registries holding the vector's schemas
+// (checking each gets its listed ID), KEKs and DEKs. Close them after use.
+func NewRegistries(v *Vector) (_ *Registries, err error) {
+	r := &Registries{}
+	defer func() {
+		if err != nil {
+			r.Close()
+		}
+	}()
+	r.server = dekregistrytest.New(r)
+	client, err := schemaregistry.NewClient(schemaregistry.NewConfig("mock://tagseal-vectors"))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
+	dekClient, err := deks.NewClient(schemaregistry.NewConfig(r.server.URL))
+	if err != nil {
+		return nil, err
+	}
+	r.Schemas, r.DEKs = client, dekClient
 	for i := range v.Schemas {
 		s := &v.Schemas[i]
 		id, err := client.Register(s.Subject, s.Info(), false)
 		if err != nil {
-			return nil, nil, fmt.Errorf("register %s: %w", s.Subject, err)
+			return nil, fmt.Errorf("register %s: %w", s.Subject, err)
 		}
 		if id != s.ID {
-			return nil, nil, fmt.Errorf("register %s: got id %d, the vector says %d", s.Subject, id, s.ID)
+			return nil, fmt.Errorf("register %s: got id %d, the vector says %d", s.Subject, id, s.ID)
 		}
 	}
 	for _, k := range v.KEKs {
 		if _, err := dekClient.RegisterKek(k.Name, k.KMSType, k.KMSKeyID, nil, "", k.Shared); err != nil {
-			return nil, nil, fmt.Errorf("register KEK %s: %w", k.Name, err)
+			return nil, fmt.Errorf("register KEK %s: %w", k.Name, err)
 		}
 	}
 	for _, d := range v.DEKs {
 		if _, err := dekClient.RegisterDekVersion(d.KEKName, d.Subject, d.Version, d.Algorithm, d.EncryptedKeyMaterial); err != nil {
-			return nil, nil, fmt.Errorf("register DEK %s/%s v%d: %w", d.KEKName, d.Subject, d.Version, err)
+			return nil, fmt.Errorf("register DEK %s/%s v%d: %w", d.KEKName, d.Subject, d.Version, err)
 		}
 	}
-	return client, dekClient, nil
+	return r, nil
 }
 
 // Check reads the vector's serialized bytes with tagseal and compares the
@@ -102,14 +131,15 @@ func Check(v *Vector) error {
 // Read deserializes payload with tagseal in fresh registries set up from the
 // vector, using the vector's local-kms secret.
 func Read(v *Vector, payload []byte) (any, error) {
-	client, dekClient, err := Registries(v)
+	regs, err := NewRegistries(v)
 	if err != nil {
 		return nil, err
 	}
+	defer regs.Close()
 	conf := serde.NewDeserializerConfig()
 	conf.RuleConfig = map[string]string{"secret": v.LocalKMSSecret}
-	conf.DEKClient = dekClient
-	d, err := serde.NewDeserializer(client, cserde.ValueSerde, conf)
+	conf.DEKClient = regs.DEKs
+	d, err := serde.NewDeserializer(regs.Schemas, cserde.ValueSerde, conf)
 	if err != nil {
 		return nil, err
 	}
@@ -117,8 +147,9 @@ func Read(v *Vector, payload []byte) (any, error) {
 }
 
 // CheckWritten reads a record another implementation wrote from the
-// vector's plaintext: it must decrypt to the plaintext, and hold exactly as
-// many ciphertexts, under the same rules, as the vector's own record.
+// vector's plaintext: it must hold a ciphertext wherever the vector's own
+// record does (same paths and rules), each under the latest DEK version a
+// writer sees, and decrypt to the plaintext.
 func CheckWritten(v *Vector, serialized string) error {
 	payload, err := hex.DecodeString(serialized)
 	if err != nil {
@@ -128,16 +159,21 @@ func CheckWritten(v *Vector, serialized string) error {
 	if err != nil {
 		return err
 	}
-	wantSealed, err := sealedRules(v, want)
+	wantSealed, _, err := sealed(v, want)
 	if err != nil {
 		return fmt.Errorf("inspect the vector: %v", err)
 	}
-	gotSealed, err := sealedRules(v, payload)
+	gotSealed, versions, err := sealed(v, payload)
 	if err != nil {
 		return fmt.Errorf("inspect: %v", err)
 	}
 	if !slices.Equal(gotSealed, wantSealed) {
 		return fmt.Errorf("encrypted values %v, want %v", gotSealed, wantSealed)
+	}
+	for kek, version := range versions {
+		if latest := latestDEK(v, kek); version != latest {
+			return fmt.Errorf("written under %s DEK version %d, want the latest, %d", kek, version, latest)
+		}
 	}
 	got, err := Read(v, payload)
 	if err != nil {
@@ -146,32 +182,53 @@ func CheckWritten(v *Vector, serialized string) error {
 	return SamePlaintext(v, got)
 }
 
-// sealedRules lists, per encrypted value of the record, its path, rule and
-// DEK version.
-func sealedRules(v *Vector, payload []byte) ([]string, error) {
-	client, dekClient, err := Registries(v)
-	if err != nil {
-		return nil, err
+// latestDEK is the DEK version a writer uses for kek: the highest
+// registered when the rules rotate, else 0 (no version prefix).
+func latestDEK(v *Vector, kek string) int {
+	if !v.Rotation || kek == kekPayload { // the payload rule never rotates
+		return 0
 	}
-	conf := serde.NewDeserializerConfig()
-	conf.DEKClient = dekClient
-	d, err := serde.NewDeserializer(client, cserde.ValueSerde, conf)
+	latest := 0
+	for _, d := range v.DEKs {
+		if d.KEKName == kek && d.Version > latest {
+			latest = d.Version
+		}
+	}
+	return latest
+}
+
+// sealed lists "path:rule" for each encrypted value of the record, and the
+// DEK version each KEK's values carry.
+func sealed(v *Vector, payload []byte) ([]string, map[string]int, error) {
+	regs, err := NewRegistries(v)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	defer regs.Close()
+	conf := serde.NewDeserializerConfig()
+	conf.DEKClient = regs.DEKs
+	d, err := serde.NewDeserializer(regs.Schemas, cserde.ValueSerde, conf)
+	if err != nil {
+		return nil, nil, err
 	}
 	in, err := d.Inspect(v.Topic, nil, payload)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out []string
+	versions := map[string]int{}
 	for _, s := range append(in.PayloadRules, in.Fields...) {
 		if s.Problem != "" {
-			return nil, fmt.Errorf("%s: %s", s.Path, s.Problem)
+			return nil, nil, fmt.Errorf("%s: %s", s.Path, s.Problem)
 		}
-		out = append(out, fmt.Sprintf("%s:%s:v%d", s.Path, s.Rule, s.DEKVersion))
+		out = append(out, s.Path+":"+s.Rule)
+		if seen, ok := versions[s.KEK]; ok && seen != s.DEKVersion {
+			return nil, nil, fmt.Errorf("KEK %s: values under DEK versions %d and %d", s.KEK, seen, s.DEKVersion)
+		}
+		versions[s.KEK] = s.DEKVersion
 	}
 	slices.Sort(out)
-	return out, nil
+	return out, versions, nil
 }
 
 // SamePlaintext reports whether a value tagseal deserialized equals the

@@ -299,16 +299,17 @@ func wrapLocal(secret string, dek, nonce []byte) ([]byte, error) {
 // serialize writes the vector's plaintext with tagseal's serializer, its
 // nonces drawn from rnd.
 func serialize(v *Vector, rnd *stream) ([]byte, error) {
-	client, dekClient, err := Registries(v)
+	regs, err := NewRegistries(v)
 	if err != nil {
 		return nil, err
 	}
+	defer regs.Close()
 	conf := serde.NewSerializerConfig()
 	conf.AutoRegisterSchemas = false
 	conf.UseSchemaID = v.Record().ID
 	conf.RuleConfig = map[string]string{"secret": v.LocalKMSSecret}
-	conf.DEKClient = dekClient
-	ser, err := serde.NewSerializer(client, cserde.ValueSerde, conf)
+	conf.DEKClient = regs.DEKs
+	ser, err := serde.NewSerializer(regs.Schemas, cserde.ValueSerde, conf)
 	if err != nil {
 		return nil, err
 	}

@@ -132,15 +132,16 @@ func TestCheckWritten(t *testing.T) {
 	}
 	for _, name := range []string{"avro-flat-aes256-gcm", "json-flat-aes256-gcm-rotation", "protobuf-nested-aes256-gcm"} {
 		v := byName[name]
-		client, dekClient, err := Registries(v)
+		regs, err := NewRegistries(v)
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(regs.Close)
 		conf := serde.NewSerializerConfig()
 		conf.AutoRegisterSchemas, conf.UseSchemaID = false, v.Record().ID
 		conf.RuleConfig = map[string]string{"secret": v.LocalKMSSecret}
-		conf.DEKClient = dekClient
-		ser, err := serde.NewSerializer(client, cserde.ValueSerde, conf)
+		conf.DEKClient = regs.DEKs
+		ser, err := serde.NewSerializer(regs.Schemas, cserde.ValueSerde, conf)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -85,7 +85,13 @@ func runVectors(args []string, stdout, stderr io.Writer) int {
 		for _, f := range report.Failures {
 			fmt.Fprintf(stdout, "FAIL %s\n", f)
 		}
-		fmt.Fprintf(stdout, "%s → go (tagseal): %d passed, %d failed\n", *from, report.Passed, len(report.Failures))
+		for _, s := range report.Skipped {
+			fmt.Fprintf(stdout, "KNOWN DEFECT (not written by %s) %s\n", *from, s)
+		}
+		for _, s := range report.Known {
+			fmt.Fprintf(stdout, "KNOWN DEFECT (written wrong by %s) %s\n", *from, s)
+		}
+		fmt.Fprintf(stdout, "%s → go (tagseal): %d passed, %d failed, %d known defects\n", *from, report.Passed, len(report.Failures), len(report.Skipped)+len(report.Known))
 		return exitCode(len(report.Failures))
 	default:
 		fmt.Fprintf(stderr, "tagseal vectors: unknown subcommand %q\n\n%s", args[0], vectorsUsage)
