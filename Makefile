@@ -10,7 +10,7 @@ FUZZTIME ?= 20s
 ## each fuzz target for FUZZTIME.
 test: vet
 	scripts/with-services.sh $(GO) test -race -count=1 -timeout 20m ./...
-	GO=$(GO) scripts/interop.sh
+	$(MAKE) interop
 	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
 
 ## interop: the cross-language runners over testvectors/v1 (Python, JS).

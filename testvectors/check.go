@@ -45,7 +45,6 @@ var ErrorClasses = map[string]error{
 type Registries struct {
 	Schemas schemaregistry.Client
 	DEKs    deks.Client
-	server  *dekregistrytest.Server
 	stop    []func()
 }
 
@@ -68,12 +67,12 @@ func NewRegistries(v *Vector) (_ *Registries, err error) {
 			r.Close()
 		}
 	}()
-	r.server = dekregistrytest.New(r)
+	server := dekregistrytest.New(r)
 	client, err := schemaregistry.NewClient(schemaregistry.NewConfig("mock://tagseal-vectors"))
 	if err != nil {
 		return nil, err
 	}
-	dekClient, err := deks.NewClient(schemaregistry.NewConfig(r.server.URL))
+	dekClient, err := deks.NewClient(schemaregistry.NewConfig(server.URL))
 	if err != nil {
 		return nil, err
 	}
@@ -131,19 +130,29 @@ func Check(v *Vector) error {
 // Read deserializes payload with tagseal in fresh registries set up from the
 // vector, using the vector's local-kms secret.
 func Read(v *Vector, payload []byte) (any, error) {
-	regs, err := NewRegistries(v)
+	d, done, err := newReader(v)
 	if err != nil {
 		return nil, err
 	}
-	defer regs.Close()
+	defer done()
+	return d.Deserialize(v.Topic, payload)
+}
+
+// newReader returns a tagseal deserializer over fresh registries set up
+// from the vector, with the vector's local-kms secret; done closes them.
+func newReader(v *Vector) (d *serde.Deserializer, done func(), err error) {
+	regs, err := NewRegistries(v)
+	if err != nil {
+		return nil, nil, err
+	}
 	conf := serde.NewDeserializerConfig()
 	conf.RuleConfig = map[string]string{"secret": v.LocalKMSSecret}
 	conf.DEKClient = regs.DEKs
-	d, err := serde.NewDeserializer(regs.Schemas, cserde.ValueSerde, conf)
-	if err != nil {
-		return nil, err
+	if d, err = serde.NewDeserializer(regs.Schemas, cserde.ValueSerde, conf); err != nil {
+		regs.Close()
+		return nil, nil, err
 	}
-	return d.Deserialize(v.Topic, payload)
+	return d, regs.Close, nil
 }
 
 // CheckWritten reads a record another implementation wrote from the
@@ -159,11 +168,16 @@ func CheckWritten(v *Vector, serialized string) error {
 	if err != nil {
 		return err
 	}
-	wantSealed, _, err := sealed(v, want)
+	d, done, err := newReader(v)
+	if err != nil {
+		return err
+	}
+	defer done()
+	wantSealed, _, err := sealed(d, v.Topic, want)
 	if err != nil {
 		return fmt.Errorf("inspect the vector: %v", err)
 	}
-	gotSealed, versions, err := sealed(v, payload)
+	gotSealed, versions, err := sealed(d, v.Topic, payload)
 	if err != nil {
 		return fmt.Errorf("inspect: %v", err)
 	}
@@ -175,7 +189,7 @@ func CheckWritten(v *Vector, serialized string) error {
 			return fmt.Errorf("written under %s DEK version %d, want the latest, %d", kek, version, latest)
 		}
 	}
-	got, err := Read(v, payload)
+	got, err := d.Deserialize(v.Topic, payload)
 	if err != nil {
 		return err
 	}
@@ -198,20 +212,9 @@ func latestDEK(v *Vector, kek string) int {
 }
 
 // sealed lists "path:rule" for each encrypted value of the record, and the
-// DEK version each KEK's values carry.
-func sealed(v *Vector, payload []byte) ([]string, map[string]int, error) {
-	regs, err := NewRegistries(v)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer regs.Close()
-	conf := serde.NewDeserializerConfig()
-	conf.DEKClient = regs.DEKs
-	d, err := serde.NewDeserializer(regs.Schemas, cserde.ValueSerde, conf)
-	if err != nil {
-		return nil, nil, err
-	}
-	in, err := d.Inspect(v.Topic, nil, payload)
+// DEK version each KEK's values carry. Inspect unwraps no key.
+func sealed(d *serde.Deserializer, topic string, payload []byte) ([]string, map[string]int, error) {
+	in, err := d.Inspect(topic, nil, payload)
 	if err != nil {
 		return nil, nil, err
 	}

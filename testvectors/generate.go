@@ -77,7 +77,7 @@ func Generate() ([]Vector, error) {
 	add := func(s shape, va variant) error {
 		v, err := generate(s, va)
 		if err != nil {
-			return fmt.Errorf("%s-%s-%s: %w", strings.ToLower(s.format), s.structure, va.suffix(), err)
+			return fmt.Errorf("%s: %w", vectorName(s, va), err)
 		}
 		out = append(out, *v)
 		return nil
@@ -205,8 +205,13 @@ func describe(va variant) string {
 	return s
 }
 
+// vectorName is FORMAT-STRUCTURE-VARIANT, lower case.
+func vectorName(s shape, va variant) string {
+	return fmt.Sprintf("%s-%s-%s", strings.ToLower(s.format), s.structure, va.suffix())
+}
+
 func generate(s shape, va variant) (*Vector, error) {
-	name := fmt.Sprintf("%s-%s-%s", strings.ToLower(s.format), s.structure, va.suffix())
+	name := vectorName(s, va)
 	v := skeleton(s, va, name)
 	rnd := newStream(name)
 	versions := firstDEK
@@ -297,7 +302,7 @@ func wrapLocal(secret string, dek, nonce []byte) ([]byte, error) {
 }
 
 // serialize writes the vector's plaintext with tagseal's serializer, its
-// nonces drawn from rnd.
+// nonces drawn from rnd, or from crypto/rand when rnd is nil.
 func serialize(v *Vector, rnd *stream) ([]byte, error) {
 	regs, err := NewRegistries(v)
 	if err != nil {
@@ -313,7 +318,9 @@ func serialize(v *Vector, rnd *stream) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer entropy.Override(rnd.fill)()
+	if rnd != nil {
+		defer entropy.Override(rnd.fill)()
+	}
 	if v.Format == protoFormat {
 		msg, err := protoPlaintext(v)
 		if err != nil {

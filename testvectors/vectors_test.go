@@ -7,10 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	cserde "github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/serde"
-
-	"github.com/tagseal/tagseal/serde"
 )
 
 const committed = "v1"
@@ -132,26 +128,7 @@ func TestCheckWritten(t *testing.T) {
 	}
 	for _, name := range []string{"avro-flat-aes256-gcm", "json-flat-aes256-gcm-rotation", "protobuf-nested-aes256-gcm"} {
 		v := byName[name]
-		regs, err := NewRegistries(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(regs.Close)
-		conf := serde.NewSerializerConfig()
-		conf.AutoRegisterSchemas, conf.UseSchemaID = false, v.Record().ID
-		conf.RuleConfig = map[string]string{"secret": v.LocalKMSSecret}
-		conf.DEKClient = regs.DEKs
-		ser, err := serde.NewSerializer(regs.Schemas, cserde.ValueSerde, conf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []byte
-		if v.Format == protoFormat {
-			msg, _ := protoPlaintext(v)
-			out, err = ser.Serialize(v.Topic, msg)
-		} else {
-			out, err = ser.SerializeJSON(v.Topic, v.Plaintext)
-		}
+		out, err := serialize(v, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
