@@ -13,7 +13,7 @@ test: vet
 	$(MAKE) interop
 	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
 
-## interop: the cross-language runners over testvectors/v1 (Python, JS).
+## interop: the cross-language runners over testvectors/v1 (Python, JS, Java).
 interop:
 	GO=$(GO) scripts/interop.sh
 

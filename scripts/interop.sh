@@ -4,6 +4,8 @@
 # then `tagseal vectors check-written` checks those records in Go.
 #   python  Confluent's Python client (compat/python, venv in .tools/pyvectors)
 #   js      Confluent's JS client (compat/js, node_modules from package-lock)
+#   java    the Java port of SPEC.md (compat/java: Tink, Avro, protobuf-java,
+#           Jackson from Maven Central)
 # Every runner runs even when an earlier one fails; the exit status is 1 if
 # any failed. Summary lines: "<runner>: N passed, M failed, K known …".
 set -uo pipefail
@@ -39,5 +41,16 @@ if [ ! -f compat/js/node_modules/.package-lock.json ] || [ compat/js/package-loc
 fi
 step node compat/js/runner.js $VECTORS "$OUT/js-written.jsonl"
 step $GO run ./cmd/tagseal vectors check-written --dir $VECTORS --from js "$OUT/js-written.jsonl"
+
+# Java.
+java_build() {
+  # Maven's quiet mode still prints colour escapes: keep its output for failures.
+  mvn -q -B -f compat/java/pom.xml compile dependency:build-classpath -Dmdep.outputFile=target/cp.txt \
+    >"$OUT/java-build.log" 2>&1 || { cat "$OUT/java-build.log"; return 1; }
+}
+if step java_build; then
+  step java -cp "compat/java/target/classes:$(cat compat/java/target/cp.txt)" dev.tagseal.vectors.Main $VECTORS "$OUT/java-written.jsonl"
+  step $GO run ./cmd/tagseal vectors check-written --dir $VECTORS --from java "$OUT/java-written.jsonl"
+fi
 
 exit $status
