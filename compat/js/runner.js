@@ -129,11 +129,11 @@ function same(v, regs, got) {
     case 'JSON':
       return util.isDeepStrictEqual(got, v.plaintext);
     default: {
+      // By encoding: the deserializer's message type comes from its own
+      // descriptors, not this registry's.
       const desc = regs.files.desc;
-      const want = pb.fromJson(desc, v.plaintext);
-      const a = pb.toBinary(desc, pb.create(desc, got));
-      return Buffer.from(pb.toBinary(desc, want)).equals(Buffer.from(a)) ||
-        util.isDeepStrictEqual(pb.toJson(desc, got), pb.toJson(desc, want));
+      const want = pb.toBinary(desc, pb.fromJson(desc, v.plaintext));
+      return Buffer.from(pb.toBinary(desc, got)).equals(Buffer.from(want));
     }
   }
 }
