@@ -24,6 +24,10 @@ var (
 	ErrInvalidSchema = fmterr.ErrSchema
 	// ErrUnsupportedTaggedType: a tagged field's type cannot carry ciphertext.
 	ErrUnsupportedTaggedType = fmterr.ErrUnsupportedTaggedType
+	// ErrUnplaceableTag: a tag sits where tagseal cannot encrypt what it
+	// tags (an unsupported JSON Schema keyword, a Protobuf map key, …); the
+	// schema is refused rather than its values written in clear.
+	ErrUnplaceableTag = fmterr.ErrUnplaceableTag
 	// ErrMalformedPayload: the bytes after the frame are not valid for the schema.
 	ErrMalformedPayload = fmterr.ErrMalformed
 	// ErrEncode: the value to serialize does not match the schema.
@@ -58,6 +62,11 @@ var (
 	// ErrRegistry: the schema or DEK registry answered with an unexpected error.
 	ErrRegistry = errors.New("tagseal: registry error")
 )
+
+// PlanError is the plan-time refusal of a schema: the path and keyword
+// holding a tag that cannot be encrypted there. It wraps
+// ErrUnsupportedTaggedType or ErrUnplaceableTag; use errors.As to read it.
+type PlanError = fmterr.PlanError
 
 // FieldError reports a failure on one tagged field. Path is the field's full
 // name (record full name and field name); the value is never included.
