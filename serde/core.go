@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,12 +24,84 @@ type compiled struct {
 	rules       *tags.RuleSet
 	fieldKeys   []*ruleKeys // parallel to rules.Field
 	payloadKeys []*ruleKeys // parallel to rules.Payload
+	// sealsFields is set when a field rule runs on write: the serializer
+	// then walks every record. It is decided from the rules, not from the
+	// format's own "tagged?" answer, so no planner shortcut can turn "could
+	// not decide" into "nothing to encrypt".
+	sealsFields bool
 	lastSize    atomic.Int64
 }
 
+// The caches of a Serializer or Deserializer, and what keys each. A cache
+// is keyed by everything that decides its content: registries give one id
+// to identical schema text under every subject, while rules and metadata
+// belong to the subject version, so nothing derived from a schema's rules
+// is keyed by its id alone.
+//
+//	core.plans      planKey{subject, writer ref, reader id} → compiled plan, rules, rule keys
+//	core.writers    writerKey{subject, ref}                 → writer schema as fetched with ?subject=
+//	core.latest     latestKey{subject, metadata}            → latest (or latest-with-metadata) version
+//	core.subjects   topic                                   → subject (topic strategy only; serde type is fixed per core)
+//	core.names      nameKey{schema type, schema text}       → record name, for record strategies
+//	Serializer.schemas   reflect.Type → derived schema text (SchemaType is fixed per Serializer)
+//	Serializer.resolved  resolveKey{subject, schema text}   → resolved schema metadata
+//	Serializer.hot       topic (the subject follows from it) → last resolution and plan
+//	Deserializer.hot     (topic, ref)                       → last source and plans
+//	keyring.keks    kekKey{name, read}                      → KEK from the DEK Registry
+//	keyring.read    dekKey{kek, subject, algorithm, version} → unwrapped DEK primitive
+//	keyring.write   writeKey{kek, subject, algorithm, rotated} → DEK new ciphertexts use
+//	ruleKeys.hot / hotRead  (subject, version) inside one plan's rule → last DEK
+//	kms.Registry    digest(key URI, the config values the driver reads) → KEK AEAD
+//
+// The tests in cachekeys_test.go prove, per cache, that two entries which
+// differ only in the part of the key easiest to forget do not collide.
+
+// planKey names a compiled plan: the rules come from the subject's version
+// of the writer (or reader) schema, so the subject is part of the key.
 type planKey struct {
-	writer schemaRef
-	reader int // reader schema id; 0 when the writer schema's rules apply
+	subject string
+	writer  schemaRef
+	reader  int // reader schema id; 0 when the writer schema's rules apply
+}
+
+// writerKey names a writer schema as fetched for a subject: the same id
+// carries different rules and metadata under different subjects.
+type writerKey struct {
+	subject string
+	ref     schemaRef
+}
+
+// latestKey names a latest-version lookup: the subject, and the metadata
+// filter of UseLatestWithMetadata in canonical form ("" for plain latest).
+type latestKey struct {
+	subject  string
+	metadata string
+}
+
+// nameKey names a record-name lookup: the same text could parse as
+// different formats.
+type nameKey struct {
+	schemaType string
+	schema     string
+}
+
+func newLatestKey(subject string, metadata map[string]string) latestKey {
+	if len(metadata) == 0 {
+		return latestKey{subject: subject}
+	}
+	keys := make([]string, 0, len(metadata))
+	for k := range metadata {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString(k)
+		b.WriteByte(0)
+		b.WriteString(metadata[k])
+		b.WriteByte(0)
+	}
+	return latestKey{subject: subject, metadata: b.String()}
 }
 
 // core is shared by Serializer and Deserializer: registry access, subject
@@ -44,12 +117,12 @@ type core struct {
 
 	mu    sync.RWMutex
 	plans map[planKey]*compiled
-	names map[string]string // schema text → record name, for record strategies
+	names map[nameKey]string // record name, for record strategies
 
 	topicStrategy bool
 	subjects      sync.Map // topic → subject, for the topic strategy
-	writers       sync.Map // schemaRef → *schemaregistry.SchemaInfo (immutable)
-	latest        sync.Map // subject → *latestEntry
+	writers       sync.Map // writerKey → *schemaregistry.SchemaInfo (immutable)
+	latest        sync.Map // latestKey → *latestEntry
 	latestTTL     time.Duration
 	now           func() time.Time
 }
@@ -88,7 +161,7 @@ func (c *core) init(client schemaregistry.Client, serdeType cserde.Type, ruleCon
 	var err error
 	c.keys = newKeyring(dekClient, newDEKClient, ruleConfig, opts)
 	c.plans = map[planKey]*compiled{}
-	c.names = map[string]string{}
+	c.names = map[nameKey]string{}
 	c.now = c.keys.now
 	c.latestTTL = opts.LatestSchemaTTL
 	if c.latestTTL == 0 {
@@ -128,8 +201,9 @@ func (c *core) subject(topic string, info schemaregistry.SchemaInfo) (string, er
 
 // recordName is the RecordNameFunc behind the record strategies.
 func (c *core) recordName(info schemaregistry.SchemaInfo) (string, error) {
+	key := nameKey{info.SchemaType, info.Schema}
 	c.mu.RLock()
-	name, ok := c.names[info.Schema]
+	name, ok := c.names[key]
 	c.mu.RUnlock()
 	if ok {
 		return name, nil
@@ -146,7 +220,7 @@ func (c *core) recordName(info schemaregistry.SchemaInfo) (string, error) {
 		return "", fmt.Errorf("%w: record name strategies need a named schema", ErrInvalidSchema)
 	}
 	c.mu.Lock()
-	c.names[info.Schema] = name
+	c.names[key] = name
 	c.mu.Unlock()
 	return name, nil
 }
@@ -200,9 +274,10 @@ func (c *core) plan(key planKey, writer, ruleInfo *schemaregistry.SchemaInfo) (*
 	if err != nil {
 		return nil, err
 	}
-	p = &compiled{plan: fp, rules: rules}
+	p = &compiled{plan: fp, rules: rules, sealsFields: fp.tagged()}
 	for i := range rules.Field {
 		p.fieldKeys = append(p.fieldKeys, parseRuleKeys(&rules.Field[i]))
+		p.sealsFields = p.sealsFields || rules.Field[i].Write
 	}
 	for i := range rules.Payload {
 		p.payloadKeys = append(p.payloadKeys, parseRuleKeys(&rules.Payload[i]))
@@ -216,7 +291,8 @@ func (c *core) plan(key planKey, writer, ruleInfo *schemaregistry.SchemaInfo) (*
 // latestSchema returns the latest schema of subject (with metadata when
 // given), reusing an answer for LatestSchemaTTL.
 func (c *core) latestSchema(subject string, metadata map[string]string) (*schemaregistry.SchemaMetadata, error) {
-	if v, ok := c.latest.Load(subject); ok && c.latestTTL > 0 {
+	key := newLatestKey(subject, metadata)
+	if v, ok := c.latest.Load(key); ok && c.latestTTL > 0 {
 		if e := v.(*latestEntry); c.now().Before(e.expires) {
 			return e.meta, nil
 		}
@@ -232,7 +308,7 @@ func (c *core) latestSchema(subject string, metadata map[string]string) (*schema
 		return nil, registryErr(err, "subject "+subject)
 	}
 	if c.latestTTL > 0 {
-		c.latest.Store(subject, &latestEntry{meta: &meta, expires: c.now().Add(c.latestTTL)})
+		c.latest.Store(key, &latestEntry{meta: &meta, expires: c.now().Add(c.latestTTL)})
 	}
 	return &meta, nil
 }
@@ -508,7 +584,7 @@ func (p *compiled) sizeHint(encoded int) int {
 		return max(last+last/8, encoded) + 16
 	}
 	tagged := 0
-	if p.plan.tagged() {
+	if p.sealsFields {
 		tagged = 8 // a guess at the tagged values of a first record
 	}
 	return encoded + encoded/3 + 48*tagged + 16

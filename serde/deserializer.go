@@ -142,7 +142,7 @@ func (d *Deserializer) source(topic string, ref schemaRef) (*source, error) {
 	if h := d.hot.Load(); fixed && h != nil && h.ref == ref && h.topic == topic {
 		return h, nil
 	}
-	writer, key, err := d.writerSchema(topic, ref)
+	writer, err := d.writerSchema(topic, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -150,6 +150,7 @@ func (d *Deserializer) source(topic string, ref schemaRef) (*source, error) {
 	if src.subject, err = d.subject(topic, writer); err != nil {
 		return nil, err
 	}
+	key := planKey{subject: src.subject, writer: ref}
 	ruleInfo := &writer
 	readerMeta, err := d.readerSchema(src.subject)
 	if err != nil {
@@ -158,7 +159,7 @@ func (d *Deserializer) source(topic string, ref schemaRef) (*source, error) {
 	if readerMeta != nil {
 		ruleInfo = &readerMeta.SchemaInfo
 		key.reader = readerMeta.ID
-		if src.reader, err = d.plan(planKey{writer: schemaRef{id: readerMeta.ID}}, &readerMeta.SchemaInfo, &readerMeta.SchemaInfo); err != nil {
+		if src.reader, err = d.plan(planKey{subject: src.subject, writer: schemaRef{id: readerMeta.ID}}, &readerMeta.SchemaInfo, &readerMeta.SchemaInfo); err != nil {
 			return nil, err
 		}
 	}
@@ -171,28 +172,31 @@ func (d *Deserializer) source(topic string, ref schemaRef) (*source, error) {
 	return src, nil
 }
 
-// writerSchema returns the schema a payload was written with. A schema
-// id's content never changes, so answers are kept for the serde's life.
-func (d *Deserializer) writerSchema(topic string, ref schemaRef) (schemaregistry.SchemaInfo, planKey, error) {
-	key := planKey{writer: ref}
-	if v, ok := d.writers.Load(ref); ok {
-		return *v.(*schemaregistry.SchemaInfo), key, nil
-	}
+// writerSchema returns the schema a payload was written with, fetched
+// subject-qualified as Confluent does (GetBySubjectAndID): the same id
+// carries each subject's own rules and metadata. Answers are kept per
+// (subject, ref) for the serde's life.
+func (d *Deserializer) writerSchema(topic string, ref schemaRef) (schemaregistry.SchemaInfo, error) {
 	var info schemaregistry.SchemaInfo
-	var err error
+	// The subject from the topic alone: record strategies need the writer
+	// schema to name theirs, and answer "" here.
+	subject, err := d.subject(topic, schemaregistry.SchemaInfo{})
+	if err != nil && ref.id > 0 {
+		return info, err
+	}
+	key := writerKey{subject: subject, ref: ref}
+	if v, ok := d.writers.Load(key); ok {
+		return *v.(*schemaregistry.SchemaInfo), nil
+	}
 	if ref.id > 0 {
-		var subject string
-		if subject, err = d.subject(topic, schemaregistry.SchemaInfo{}); err != nil {
-			return info, key, err
-		}
 		if info, err = d.client.GetBySubjectAndID(subject, ref.id); err != nil {
-			return info, key, registryErr(err, "schema id "+strconv.Itoa(ref.id))
+			return info, registryErr(err, "schema id "+strconv.Itoa(ref.id))
 		}
 	} else if info, err = d.client.GetByGUID(ref.guid.String()); err != nil {
-		return info, key, registryErr(err, "schema GUID "+ref.guid.String())
+		return info, registryErr(err, "schema GUID "+ref.guid.String())
 	}
-	d.writers.Store(ref, &info)
-	return info, key, nil
+	d.writers.Store(key, &info)
+	return info, nil
 }
 
 func (d *Deserializer) readerSchema(subject string) (*schemaregistry.SchemaMetadata, error) {

@@ -105,7 +105,7 @@ func (s *Serializer) SerializeWithHeaders(topic string, msg any) ([]kafka.Header
 		if p.plan.schemaType() == TypeProtobuf {
 			out = appendMessageIndexes(out, indexes)
 		}
-		if p.plan.tagged() {
+		if p.sealsFields {
 			fc := s.crypter(p, subject, true)
 			out, err = p.plan.rewrite(indexes, encoded, out, fc, true)
 			fc.release()
@@ -118,7 +118,7 @@ func (s *Serializer) SerializeWithHeaders(topic string, msg any) ([]kafka.Header
 		p.lastSize.Store(int64(len(out)))
 		return nil, out, nil
 	}
-	if p.plan.tagged() {
+	if p.sealsFields {
 		fc := s.crypter(p, subject, true)
 		body, err = p.plan.rewrite(indexes, encoded, nil, fc, true)
 		fc.release()
@@ -167,7 +167,7 @@ func (s *Serializer) target(topic string, msg any) (*schemaregistry.SchemaMetada
 	if err != nil {
 		return nil, "", nil, err
 	}
-	p, err := s.plan(planKey{writer: schemaRef{id: meta.ID}}, &meta.SchemaInfo, &meta.SchemaInfo)
+	p, err := s.plan(planKey{subject: subject, writer: schemaRef{id: meta.ID}}, &meta.SchemaInfo, &meta.SchemaInfo)
 	if err != nil {
 		return nil, "", nil, err
 	}

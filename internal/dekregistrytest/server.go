@@ -30,11 +30,20 @@ type Server struct {
 
 // New starts a double; it stops with the test.
 func New(t interface{ Cleanup(func()) }) *Server {
-	s := &Server{keks: map[string]*deks.Kek{}, deks: map[string][]*deks.Dek{}}
-	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	s := NewUnstarted()
+	s.Server = httptest.NewServer(s)
 	t.Cleanup(s.Close)
 	return s
 }
+
+// NewUnstarted returns a double without a listener, to mount its handler
+// (ServeHTTP) under another server, as a Schema Registry double does.
+func NewUnstarted() *Server {
+	return &Server{keks: map[string]*deks.Kek{}, deks: map[string][]*deks.Dek{}}
+}
+
+// ServeHTTP serves the /dek-registry/v1 REST subset.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.serve(w, r) }
 
 func dekKey(kek, subject, alg string) string { return kek + "\x00" + subject + "\x00" + alg }
 
