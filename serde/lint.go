@@ -65,12 +65,22 @@ func Lint(client schemaregistry.Client, info schemaregistry.SchemaInfo) ([]Findi
 	add := func(sev, check, where, format string, args ...any) {
 		out = append(out, Finding{sev, check, where, fmt.Sprintf(format, args...)})
 	}
-	// Unsupported tagged types surface when compiling with the real rules.
+	// Plan-time refusals (a tagged field that cannot carry ciphertext, a
+	// tag where the rewriter cannot reach) surface when compiling with the
+	// real rules, exactly as the serializer would meet them.
 	if _, err := compileFormat(&info, refs, rules); err != nil {
-		if !errors.Is(err, ErrUnsupportedTaggedType) {
+		check := "uncarriable-tagged-field"
+		switch {
+		case errors.Is(err, ErrUnplaceableTag):
+			check = "unplaceable-tag"
+		case !errors.Is(err, ErrUnsupportedTaggedType):
 			return nil, err
 		}
-		add("error", "uncarriable-tagged-field", "schema", "%v", err)
+		where := "schema"
+		if pe := (*PlanError)(nil); errors.As(err, &pe) {
+			where = pe.Path
+		}
+		add("error", check, where, "%v", err)
 	}
 	used := map[string]bool{}
 	paths := make([]string, 0, len(rec.fields))
