@@ -66,6 +66,14 @@ type Options struct {
 	// data: bound records are NOT readable by Confluent clients (or by a
 	// tagseal reader without this option). Off by default.
 	BindCiphertexts bool
+	// AllowEncryptionDowngrade turns off the serializer's downgrade guard.
+	// By default a serializer refuses (ErrEncryptionDowngrade) to write with
+	// a schema that protects less than its subject's latest version, and
+	// auto-registration carries the latest version's rules, metadata and
+	// field tags over to the derived schema. Confluent's serializers do
+	// neither: an untagged derived schema is registered and its fields are
+	// written in clear. Set this only to get that behaviour back.
+	AllowEncryptionDowngrade bool
 	// Validate checks JSON Schema payloads against their schema: plaintext
 	// before encryption on write, after decryption on read (Confluent's
 	// EnableValidation).

@@ -36,6 +36,11 @@ var (
 	ErrDecode = fmterr.ErrDecode
 	// ErrValidation: a JSON document fails its schema (Options.Validate).
 	ErrValidation = fmterr.ErrValidation
+	// ErrEncryptionDowngrade: the schema a serializer would write with
+	// protects less than the subject's latest version (an ENCRYPT rule
+	// missing or disabled, a tagged field no longer encrypted). The error is
+	// a *DowngradeError naming the subject, both versions and the fields.
+	ErrEncryptionDowngrade = errors.New("tagseal: encryption downgrade")
 	// ErrInvalidRule: an ENCRYPT rule's parameters are missing or invalid.
 	ErrInvalidRule = errors.New("tagseal: invalid encryption rule")
 	// ErrKEKNotFound: the rule's KEK is not in the DEK Registry (and cannot be

@@ -173,10 +173,11 @@ func (s *Serializer) target(topic string, msg any) (*schemaregistry.SchemaMetada
 	}
 	if !derived {
 		h := &hotTarget{topic: topic, meta: meta, subject: subject, plan: p}
-		if s.conf.UseSchemaID < 0 && s.latestTTL > 0 {
+		stale := s.conf.UseSchemaID < 0 || s.guarded()
+		if stale && s.latestTTL > 0 {
 			h.expires = s.keys.now().Add(s.latestTTL)
 		}
-		if s.conf.UseSchemaID >= 0 || s.latestTTL > 0 {
+		if !stale || s.latestTTL > 0 {
 			s.hot.Store(h)
 		}
 	}
@@ -216,7 +217,9 @@ func (s *Serializer) resolve(topic string, msg any) (*schemaregistry.SchemaMetad
 		return nil, "", err
 	}
 	r := &resolution{meta: meta, subject: resolvedSubject}
-	if conf.UseSchemaID < 0 && (conf.UseLatestVersion || len(conf.UseLatestWithMetadata) > 0) {
+	// A latest lookup goes stale after LatestSchemaTTL; so does the
+	// downgrade guard's view of the subject's latest version.
+	if s.guarded() || conf.UseSchemaID < 0 && (conf.UseLatestVersion || len(conf.UseLatestWithMetadata) > 0) {
 		if s.latestTTL < 0 {
 			return meta, resolvedSubject, nil
 		}
@@ -243,6 +246,16 @@ func (s *Serializer) lookup(topic, subject string, info schemaregistry.SchemaInf
 	case conf.UseLatestVersion:
 		meta, err = s.client.GetLatestSchemaMetadata(subject)
 	case conf.AutoRegisterSchemas:
+		if s.guarded() && subject != "" {
+			// Keep the subject's encryption contract, and check before
+			// registering anything that it was kept.
+			if info, err = s.keepContract(subject, info); err != nil {
+				return nil, "", err
+			}
+			if err = s.checkDowngrade(subject, &schemaregistry.SchemaMetadata{SchemaInfo: info}); err != nil {
+				return nil, "", err
+			}
+		}
 		meta, err = s.client.RegisterFullResponse(subject, info, conf.NormalizeSchemas)
 	default:
 		meta, err = s.client.GetIDFullResponse(subject, info, conf.NormalizeSchemas)
@@ -260,8 +273,16 @@ func (s *Serializer) lookup(topic, subject string, info schemaregistry.SchemaInf
 			return nil, "", err
 		}
 	}
+	if s.guarded() {
+		if err := s.checkDowngrade(subject, &meta); err != nil {
+			return nil, "", err
+		}
+	}
 	return &meta, subject, nil
 }
+
+// guarded reports whether the downgrade guard runs (the default).
+func (s *Serializer) guarded() bool { return !s.conf.AllowEncryptionDowngrade }
 
 func (s *Serializer) schemaOf(msg any) (string, error) {
 	t := reflect.TypeOf(msg)
