@@ -152,3 +152,28 @@ func lintParams(r tags.Rule) []Finding {
 	}
 	return out
 }
+
+// LintAgainst is Lint for a schema about to be registered under subject,
+// plus the check the serializer's downgrade guard makes: a finding
+// "encryption-downgrade" when info protects less than the subject's latest
+// version (an ENCRYPT rule missing or disabled, a field both have that only
+// the latest encrypts). A subject without versions has no contract yet.
+func LintAgainst(client schemaregistry.Client, subject string, info schemaregistry.SchemaInfo) ([]Finding, error) {
+	findings, err := Lint(client, info)
+	if err != nil {
+		return nil, err
+	}
+	if client == nil {
+		return nil, fmt.Errorf("%w: a registry is needed to read %s", ErrSchemaNotFound, subject)
+	}
+	c := &core{client: client}
+	err = c.checkDowngrade(subject, &schemaregistry.SchemaMetadata{SchemaInfo: info})
+	var de *DowngradeError
+	switch {
+	case errors.As(err, &de):
+		findings = append(findings, Finding{Severity: "error", Check: "encryption-downgrade", Where: subject, Message: de.Error()})
+	case err != nil:
+		return nil, err
+	}
+	return findings, nil
+}

@@ -129,4 +129,21 @@ func TestLint(t *testing.T) {
 	if code, out := cli("lint", "--registry", "mock://x", "--subject", "clean-value"); code != 0 || !strings.Contains(out, "no findings") {
 		t.Fatalf("clean schema: exit %d: %s", code, out)
 	}
+
+	// --against: an untagged schema file without rules would drop the
+	// subject's contract; the registered schema itself would not.
+	untagged := strings.ReplaceAll(demoSchema, `"confluent:tags":["PII"]`, `"doc":"untagged"`)
+	os.WriteFile(filepath.Join(dir, "untagged.avsc"), []byte(untagged), 0o600)
+	os.WriteFile(filepath.Join(dir, "same.avsc"), []byte(demoSchema), 0o600)
+	code, out = cli("lint", "--schema", filepath.Join(dir, "untagged.avsc"), "--registry", "mock://x", "--against", "clean-value")
+	if code != 1 || !strings.Contains(out, "encryption-downgrade") || !strings.Contains(out, "pii (ENCRYPT)") {
+		t.Fatalf("--against with an untagged schema: exit %d: %s", code, out)
+	}
+	rulesOnly := `{"ruleSet":{"domainRules":[{"name":"pii","kind":"TRANSFORM","type":"ENCRYPT","mode":"WRITEREAD","tags":["PII"],
+	  "params":{"encrypt.kek.name":"k","encrypt.kms.type":"local-kms","encrypt.kms.key.id":"x"}}]}}`
+	os.WriteFile(filepath.Join(dir, "rules-only.json"), []byte(rulesOnly), 0o600)
+	code, out = cli("lint", "--schema", filepath.Join(dir, "same.avsc"), "--rules", filepath.Join(dir, "rules-only.json"), "--registry", "mock://x", "--against", "clean-value")
+	if code != 0 {
+		t.Fatalf("--against with the registered schema and rules: exit %d: %s", code, out)
+	}
 }

@@ -24,9 +24,10 @@ func runLint(args []string, stdout, stderr io.Writer) int {
 	schemaFile := fs.String("schema", "", "local schema file to lint instead")
 	schemaType := fs.String("type", "AVRO", "local schema type: AVRO, JSON or PROTOBUF")
 	ruleFile := fs.String("rules", "", "local JSON file with {\"ruleSet\": …, \"metadata\": …} for --schema")
+	against := fs.String("against", "", "with --schema and --registry: also report an encryption downgrade against this subject's latest version")
 	asJSON := fs.Bool("json", false, "print findings as JSON")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: tagseal lint (--registry URL --subject S [--version N] | --schema FILE [--type T] [--rules FILE]) [--json]\n\n")
+		fmt.Fprintf(stderr, "usage: tagseal lint (--registry URL --subject S [--version N] | --schema FILE [--type T] [--rules FILE] [--registry URL --against SUBJECT]) [--json]\n\n")
 		fs.PrintDefaults()
 	}
 	if code, ok := parseFlags(fs, args); !ok {
@@ -76,7 +77,21 @@ func runLint(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "tagseal lint: give --registry and --subject, or --schema")
 		return 2
 	}
-	findings, err := serde.Lint(client, info)
+	var findings []serde.Finding
+	var err error
+	if *against != "" {
+		if *schemaFile == "" || *registry == "" {
+			fmt.Fprintln(stderr, "tagseal lint: --against needs --schema and --registry")
+			return 2
+		}
+		if client, err = newRegistryClient(*registry, *userInfo); err != nil {
+			fmt.Fprintln(stderr, "tagseal lint:", err)
+			return 1
+		}
+		findings, err = serde.LintAgainst(client, *against, info)
+	} else {
+		findings, err = serde.Lint(client, info)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "tagseal lint:", err)
 		return 1
