@@ -37,7 +37,7 @@ fuzz:
 ## bench: tagseal and Confluent's serdes side by side; writes bench/RESULTS.md.
 BENCHCOUNT ?= 5
 bench:
-	$(GO) test ./bench -run '^$$' -bench 'Serde|Floor' -benchmem -count $(BENCHCOUNT) | tee bench/out.txt
+	$(GO) test ./bench -run '^$$' -bench 'Serde|Floor|Guard' -benchmem -count $(BENCHCOUNT) | tee bench/out.txt
 	$(GO) test ./bench -run '^$$' -bench 'Parallel' -benchmem -count $(BENCHCOUNT) -cpu 1,2 | tee -a bench/out.txt
 	$(GO) run ./bench/report < bench/out.txt > bench/RESULTS.md
 	cat bench/RESULTS.md

@@ -119,6 +119,16 @@ func write(w io.Writer, samples map[string]*sample, cpu string) {
 	if v := find(samples, "Floor/avro-flat/new-value"); v != nil {
 		fmt.Fprintf(w, "Building a fresh flat value (paid by the Confluent rows) takes %.0f ns/op.\n", median(v.ns))
 	}
+	guarded, allowed := find(samples, "Guard/avro-flat/schema-id/guarded"), find(samples, "Guard/avro-flat/schema-id/allowed")
+	if guarded != nil && allowed != nil {
+		fmt.Fprintln(w, "\n## Downgrade guard (avro-flat, serialize)")
+		fmt.Fprintln(w, "\n| mode | guard on ns/op | guard off ns/op | cost |")
+		fmt.Fprintln(w, "|---|---:|---:|---:|")
+		fmt.Fprintf(w, "| UseSchemaID | %.0f | %.0f | %+.1f%% |\n", median(guarded.ns), median(allowed.ns), 100*(median(guarded.ns)/median(allowed.ns)-1))
+		if auto := find(samples, "Guard/avro-flat/auto-register/guarded"); auto != nil {
+			fmt.Fprintf(w, "| AutoRegisterSchemas | %.0f | (writes in clear) | |\n", median(auto.ns))
+		}
+	}
 	fmt.Fprintln(w, "\n## Parallel scaling (avro-flat, b.RunParallel)")
 	fmt.Fprintln(w, "\n| op | 1 goroutine ns/op | 2 goroutines ns/op | throughput gain |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|")
