@@ -80,12 +80,6 @@ type Options struct {
 	Validate bool
 }
 
-// DefaultDEKCacheTTL is the DEKCacheTTL used when it is zero.
-const DefaultDEKCacheTTL = 10 * time.Minute
-
-// DefaultLatestSchemaTTL is the LatestSchemaTTL used when it is zero.
-const DefaultLatestSchemaTTL = 30 * time.Second
-
 // NewSerializerConfig returns Confluent's serializer defaults
 // (AutoRegisterSchemas on, UseSchemaID -1).
 func NewSerializerConfig() *SerializerConfig {

@@ -1,92 +1,68 @@
 package serde
 
-import (
-	"errors"
-	"fmt"
+import "github.com/tagseal/tagseal"
 
-	"github.com/tagseal/tagseal/internal/fmterr"
-	"github.com/tagseal/tagseal/kms"
-)
-
-// Sentinel errors. Every error the Serializer and Deserializer return wraps
-// one of these (test with errors.Is); field-level errors also carry the
-// field path in a *FieldError, never the field's value.
+// The engine's sentinel errors, re-exported so code written against this
+// package keeps testing errors with errors.Is(err, serde.ErrX). Every error
+// the Serializer and Deserializer return wraps one of them; field-level
+// errors also carry the field path in a *FieldError, never the value.
 var (
-	// ErrShortPayload: the payload is shorter than its wire frame.
-	ErrShortPayload = errors.New("tagseal: payload shorter than its frame")
-	// ErrUnknownMagicByte: the first byte is neither 0x00 (id) nor 0x01 (GUID).
-	ErrUnknownMagicByte = errors.New("tagseal: unknown magic byte")
-	// ErrSchemaNotFound: the registry has no schema for the subject or id.
-	ErrSchemaNotFound = errors.New("tagseal: schema not found")
-	// ErrUnsupportedFormat: the schema type has no format package.
-	ErrUnsupportedFormat = errors.New("tagseal: unsupported schema type")
-	// ErrInvalidSchema: the registered schema (or a reference) cannot be compiled.
-	ErrInvalidSchema = fmterr.ErrSchema
-	// ErrUnsupportedTaggedType: a tagged field's type cannot carry ciphertext.
-	ErrUnsupportedTaggedType = fmterr.ErrUnsupportedTaggedType
-	// ErrUnplaceableTag: a tag sits where tagseal cannot encrypt what it
-	// tags (an unsupported JSON Schema keyword, a Protobuf map key, …); the
-	// schema is refused rather than its values written in clear.
-	ErrUnplaceableTag = fmterr.ErrUnplaceableTag
-	// ErrMalformedPayload: the bytes after the frame are not valid for the schema.
-	ErrMalformedPayload = fmterr.ErrMalformed
-	// ErrEncode: the value to serialize does not match the schema.
-	ErrEncode = fmterr.ErrEncode
-	// ErrDecode: decrypted bytes cannot be decoded into the target.
-	ErrDecode = fmterr.ErrDecode
-	// ErrValidation: a JSON document fails its schema (Options.Validate).
-	ErrValidation = fmterr.ErrValidation
-	// ErrEncryptionDowngrade: the schema a serializer would write with
-	// protects less than the subject's latest version (an ENCRYPT rule
-	// missing or disabled, a tagged field no longer encrypted). The error is
-	// a *DowngradeError naming the subject, both versions and the fields.
-	ErrEncryptionDowngrade = errors.New("tagseal: encryption downgrade")
-	// ErrInvalidRule: an ENCRYPT rule's parameters are missing or invalid.
-	ErrInvalidRule = errors.New("tagseal: invalid encryption rule")
-	// ErrKEKNotFound: the rule's KEK is not in the DEK Registry (and cannot be
-	// created: reads never create one).
-	ErrKEKNotFound = errors.New("tagseal: KEK not found")
-	// ErrDEKNotFound: the DEK (or the DEK version named in the ciphertext)
-	// is not in the DEK Registry.
-	ErrDEKNotFound = errors.New("tagseal: DEK not found")
-	// ErrKMSUnavailable: the KMS could not be reached or configured.
-	ErrKMSUnavailable = kms.ErrUnavailable
-	// ErrKeyShredded: the KMS key (or key version) protecting the DEK was
-	// deleted or disabled, or the DEK itself was deleted from the DEK
-	// Registry: the data is unreadable by design.
-	ErrKeyShredded = kms.ErrKeyShredded
-	// ErrDEKUnwrapFailed: the KMS refused to unwrap the DEK (wrong KEK,
-	// wrong secret, or no permission).
-	ErrDEKUnwrapFailed = errors.New("tagseal: DEK unwrap failed")
-	// ErrInvalidCiphertext: a tagged value is not well-formed ciphertext
-	// (bad base64, missing version prefix, too short).
-	ErrInvalidCiphertext = errors.New("tagseal: invalid ciphertext")
-	// ErrDecryptionFailed: authentication of a ciphertext failed (tampered,
-	// or encrypted under another key).
-	ErrDecryptionFailed = errors.New("tagseal: decryption failed")
-	// ErrRegistry: the schema or DEK registry answered with an unexpected error.
-	ErrRegistry = errors.New("tagseal: registry error")
+	ErrShortPayload          = tagseal.ErrShortPayload
+	ErrUnknownMagicByte      = tagseal.ErrUnknownMagicByte
+	ErrSchemaNotFound        = tagseal.ErrSchemaNotFound
+	ErrUnsupportedFormat     = tagseal.ErrUnsupportedFormat
+	ErrInvalidSchema         = tagseal.ErrInvalidSchema
+	ErrUnsupportedTaggedType = tagseal.ErrUnsupportedTaggedType
+	ErrUnplaceableTag        = tagseal.ErrUnplaceableTag
+	ErrMalformedPayload      = tagseal.ErrMalformedPayload
+	ErrEncode                = tagseal.ErrEncode
+	ErrDecode                = tagseal.ErrDecode
+	ErrValidation            = tagseal.ErrValidation
+	ErrEncryptionDowngrade   = tagseal.ErrEncryptionDowngrade
+	ErrInvalidRule           = tagseal.ErrInvalidRule
+	ErrKEKNotFound           = tagseal.ErrKEKNotFound
+	ErrDEKNotFound           = tagseal.ErrDEKNotFound
+	ErrKMSUnavailable        = tagseal.ErrKMSUnavailable
+	ErrKeyShredded           = tagseal.ErrKeyShredded
+	ErrDEKUnwrapFailed       = tagseal.ErrDEKUnwrapFailed
+	ErrInvalidCiphertext     = tagseal.ErrInvalidCiphertext
+	ErrDecryptionFailed      = tagseal.ErrDecryptionFailed
+	ErrRegistry              = tagseal.ErrRegistry
 )
 
-// PlanError is the plan-time refusal of a schema: the path and keyword
-// holding a tag that cannot be encrypted there. It wraps
-// ErrUnsupportedTaggedType or ErrUnplaceableTag; use errors.As to read it.
-type PlanError = fmterr.PlanError
+// Types of the engine, re-exported.
+type (
+	// FieldError reports a failure on one tagged field, by path.
+	FieldError = tagseal.FieldError
+	// PlanError is a plan-time refusal: a tag the planner cannot place.
+	PlanError = tagseal.PlanError
+	// DowngradeError is a write refused by the downgrade guard.
+	DowngradeError = tagseal.DowngradeError
+	// Inspection describes a serialized record without decrypting it.
+	Inspection = tagseal.Inspection
+	// Sealed is one encrypted value found by Inspect.
+	Sealed = tagseal.Sealed
+	// Finding is one problem Lint found.
+	Finding = tagseal.Finding
+)
 
-// FieldError reports a failure on one tagged field. Path is the field's full
-// name (record full name and field name); the value is never included.
-type FieldError struct {
-	Path string
-	Rule string
-	Err  error
-}
+// Schema types, rule parameters, DEK algorithms and defaults, re-exported.
+const (
+	TypeAvro       = tagseal.TypeAvro
+	TypeJSONSchema = tagseal.TypeJSONSchema
+	TypeProtobuf   = tagseal.TypeProtobuf
 
-func (e *FieldError) Error() string {
-	if e.Rule != "" {
-		return fmt.Sprintf("tagseal: field %s (rule %q): %v", e.Path, e.Rule, e.Err)
-	}
-	return fmt.Sprintf("tagseal: field %s: %v", e.Path, e.Err)
-}
+	ParamKEKName            = tagseal.ParamKEKName
+	ParamKMSType            = tagseal.ParamKMSType
+	ParamKMSKeyID           = tagseal.ParamKMSKeyID
+	ParamDEKAlgorithm       = tagseal.ParamDEKAlgorithm
+	ParamDEKExpiryDays      = tagseal.ParamDEKExpiryDays
+	ParamAlternateKMSKeyIDs = tagseal.ParamAlternateKMSKeyIDs
 
-// Unwrap returns the underlying error.
-func (e *FieldError) Unwrap() error { return e.Err }
+	AES128GCM = tagseal.AES128GCM
+	AES256GCM = tagseal.AES256GCM
+	AES256SIV = tagseal.AES256SIV
+
+	DefaultDEKCacheTTL     = tagseal.DefaultDEKCacheTTL
+	DefaultLatestSchemaTTL = tagseal.DefaultLatestSchemaTTL
+)

@@ -4,7 +4,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry"
+	"github.com/tagseal/tagseal/registry"
 )
 
 // Rule types this package selects.
@@ -63,7 +63,7 @@ type RuleSet struct {
 }
 
 // FromSchema extracts the encryption rules and tags of a registered schema.
-func FromSchema(info *schemaregistry.SchemaInfo) *RuleSet {
+func FromSchema(info *registry.Schema) *RuleSet {
 	rs := &RuleSet{}
 	var props map[string]string
 	if info.Metadata != nil {
@@ -79,13 +79,13 @@ func FromSchema(info *schemaregistry.SchemaInfo) *RuleSet {
 	return rs
 }
 
-func selectRules(all []schemaregistry.Rule, typ string, enabled bool, props map[string]string) []Rule {
+func selectRules(all []registry.Rule, typ string, enabled bool, props map[string]string) []Rule {
 	var out []Rule
 	for i, r := range all {
 		if r.Type != typ || r.Kind != "TRANSFORM" {
 			continue
 		}
-		mode, ok := schemaregistry.ParseMode(r.Mode)
+		mode, ok := parseMode(r.Mode)
 		if !ok {
 			continue
 		}
@@ -95,8 +95,8 @@ func selectRules(all []schemaregistry.Rule, typ string, enabled bool, props map[
 			Name:       r.Name,
 			Type:       r.Type,
 			Tags:       r.Tags,
-			Write:      active && (mode == schemaregistry.Write || mode == schemaregistry.WriteRead),
-			Read:       active && (mode == schemaregistry.Read || mode == schemaregistry.WriteRead),
+			Write:      active && (mode == modeWrite || mode == modeWriteRead),
+			Read:       active && (mode == modeRead || mode == modeWriteRead),
 			params:     r.Params,
 			properties: props,
 		}
@@ -116,17 +116,41 @@ func selectRules(all []schemaregistry.Rule, typ string, enabled bool, props map[
 	return out
 }
 
-func sameTagTransform(a, b schemaregistry.Rule) bool {
+// ruleMode is a rule's mode as the registry spells it; only the modes an
+// ENCRYPT transform can have are known here (UPGRADE/DOWNGRADE/UPDOWN are
+// migration modes and never select an encryption rule).
+type ruleMode uint8
+
+const (
+	modeWrite ruleMode = iota + 1
+	modeRead
+	modeWriteRead
+)
+
+// parseMode parses a rule mode case-insensitively, as Confluent does.
+func parseMode(mode string) (ruleMode, bool) {
+	switch strings.ToUpper(mode) {
+	case "WRITE":
+		return modeWrite, true
+	case "READ":
+		return modeRead, true
+	case "WRITEREAD":
+		return modeWriteRead, true
+	}
+	return 0, false
+}
+
+func sameTagTransform(a, b registry.Rule) bool {
 	return len(a.Tags) > 0 && a.Kind == "TRANSFORM" && a.Kind == b.Kind && a.Mode == b.Mode &&
 		a.Type == b.Type && slices.Equal(a.Tags, b.Tags)
 }
 
 // splitAction parses "ACTION" or "WRITE_ACTION,READ_ACTION".
-func splitAction(s string, mode schemaregistry.RuleMode, def Action) (write, read Action) {
+func splitAction(s string, mode ruleMode, def Action) (write, read Action) {
 	if s == "" {
 		return def, def
 	}
-	if mode == schemaregistry.WriteRead && strings.Contains(s, ",") {
+	if mode == modeWriteRead && strings.Contains(s, ",") {
 		parts := strings.SplitN(s, ",", 2)
 		return normalize(parts[0], def), normalize(parts[1], def)
 	}

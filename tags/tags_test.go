@@ -4,7 +4,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry"
+	"github.com/tagseal/tagseal/registry"
 )
 
 // The examples of Confluent's WildcardMatcher documentation and tests.
@@ -35,8 +35,8 @@ func TestMatch(t *testing.T) {
 	}
 }
 
-func encrypt(name string, mode string, tags ...string) schemaregistry.Rule {
-	return schemaregistry.Rule{Name: name, Kind: "TRANSFORM", Type: TypeEncrypt, Mode: mode, Tags: tags,
+func encrypt(name string, mode string, tags ...string) registry.Rule {
+	return registry.Rule{Name: name, Kind: "TRANSFORM", Type: TypeEncrypt, Mode: mode, Tags: tags,
 		Params: map[string]string{"encrypt.kek.name": name}}
 }
 
@@ -45,12 +45,12 @@ func TestRuleSelection(t *testing.T) {
 	disabled.Disabled = true
 	split := encrypt("split", "WRITEREAD", "SECRET")
 	split.OnFailure = "ERROR,NONE"
-	info := &schemaregistry.SchemaInfo{
-		Metadata: &schemaregistry.Metadata{
+	info := &registry.Schema{
+		Metadata: &registry.Metadata{
 			Tags:       map[string][]string{"**.ssn": {"PII"}, "com.acme.C.note": {"SECRET"}},
 			Properties: map[string]string{"encrypt.dek.algorithm": "AES256_SIV"},
 		},
-		RuleSet: &schemaregistry.RuleSet{DomainRules: []schemaregistry.Rule{
+		RuleSet: &registry.RuleSet{DomainRules: []registry.Rule{
 			disabled,
 			encrypt("first", "WRITEREAD", "PII"),
 			encrypt("shadowed", "WRITEREAD", "PII"), // same tags, later: yields
@@ -115,9 +115,9 @@ func TestRuleSelection(t *testing.T) {
 }
 
 func TestEnableAtAndUntaggedRule(t *testing.T) {
-	info := &schemaregistry.SchemaInfo{RuleSet: &schemaregistry.RuleSet{
+	info := &registry.Schema{RuleSet: &registry.RuleSet{
 		EnableAt:    "SERVER",
-		DomainRules: []schemaregistry.Rule{encrypt("all", "WRITEREAD")},
+		DomainRules: []registry.Rule{encrypt("all", "WRITEREAD")},
 	}}
 	if FromSchema(info).HasFieldRules() {
 		t.Fatal("rules enabled only at SERVER must not run in a client")

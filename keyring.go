@@ -1,6 +1,7 @@
-package serde
+package tagseal
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"encoding/base64"
@@ -16,10 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/rest"
-	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/rules/encryption/deks"
 	"github.com/tink-crypto/tink-go/v2/aead"
-	"github.com/tink-crypto/tink-go/v2/core/registry"
+	tinkregistry "github.com/tink-crypto/tink-go/v2/core/registry"
 	"github.com/tink-crypto/tink-go/v2/daead"
 	tinkpb "github.com/tink-crypto/tink-go/v2/proto/tink_go_proto"
 	"github.com/tink-crypto/tink-go/v2/tink"
@@ -28,23 +27,11 @@ import (
 
 	agpb "github.com/tink-crypto/tink-go/v2/proto/aes_gcm_go_proto"
 
+	"github.com/tagseal/tagseal/registry"
+
 	"github.com/tagseal/tagseal/internal/entropy"
 	"github.com/tagseal/tagseal/kms"
 	"github.com/tagseal/tagseal/tags"
-)
-
-// Rule parameters and DEK algorithms, as Confluent names them.
-const (
-	ParamKEKName            = "encrypt.kek.name"
-	ParamKMSType            = "encrypt.kms.type"
-	ParamKMSKeyID           = "encrypt.kms.key.id"
-	ParamDEKAlgorithm       = "encrypt.dek.algorithm"
-	ParamDEKExpiryDays      = "encrypt.dek.expiry.days"
-	ParamAlternateKMSKeyIDs = "encrypt.alternate.kms.key.ids"
-
-	AES128GCM = "AES128_GCM"
-	AES256GCM = "AES256_GCM"
-	AES256SIV = "AES256_SIV"
 )
 
 const millisPerDay = 24 * 60 * 60 * 1000
@@ -143,7 +130,7 @@ func newDEKCipher(algorithm string, keyMaterial []byte) (*dekCipher, error) {
 		}
 		return &dekCipher{gcm: gcm}, nil
 	case AES256SIV:
-		p, err := registry.Primitive(daead.AESSIVKeyTemplate().TypeUrl, keyMaterial)
+		p, err := tinkregistry.Primitive(daead.AESSIVKeyTemplate().TypeUrl, keyMaterial)
 		if err != nil {
 			return nil, err
 		}
@@ -232,11 +219,10 @@ type writeKey struct {
 // wrapping, and a cache of built primitives. After warm-up the hot path
 // reads two maps under a read lock and makes no registry or KMS call.
 type keyring struct {
-	client deks.Client
-	// newClient makes a DEK Registry client with empty caches, for loads:
-	// confluent-kafka-go's client caches keys for ever, which would hide
-	// deletions (crypto-shredding). Nil when the client was passed in.
-	newClient   func() (deks.Client, error)
+	// dekRegistry is where KEKs and DEKs live. Its loads are not cached
+	// below this type, so a deletion (crypto-shredding) is seen when a
+	// cached DEK's TTL ends.
+	dekRegistry registry.DEKRegistry
 	readDeleted bool
 	kms         *kms.Registry
 	config      map[string]string
@@ -245,42 +231,31 @@ type keyring struct {
 	flight      singleflight.Group
 
 	mu    sync.RWMutex
-	keks  map[kekKey]*deks.Kek
+	keks  map[kekKey]*registry.KEK
 	read  map[dekKey]*dekEntry
 	write map[writeKey]*dekEntry
 }
 
-func newKeyring(client deks.Client, newClient func() (deks.Client, error), config map[string]string, opts Options) *keyring {
-	now := opts.Clock
+func newKeyring(dekRegistry registry.DEKRegistry, keys Keys, readDeleted bool) *keyring {
+	now := keys.Clock
 	if now == nil {
 		now = time.Now
 	}
-	ttl := opts.DEKCacheTTL
+	ttl := keys.DEKCacheTTL
 	if ttl == 0 {
 		ttl = DefaultDEKCacheTTL
 	}
 	return &keyring{
-		client:      client,
-		newClient:   newClient,
-		readDeleted: opts.ReadDeletedKeys,
+		dekRegistry: dekRegistry,
+		readDeleted: readDeleted,
 		kms:         kms.NewRegistry(),
-		config:      config,
+		config:      keys.RuleConfig,
 		now:         now,
 		ttl:         ttl,
-		keks:        map[kekKey]*deks.Kek{},
+		keks:        map[kekKey]*registry.KEK{},
 		read:        map[dekKey]*dekEntry{},
 		write:       map[writeKey]*dekEntry{},
 	}
-}
-
-// loader returns the client registry loads go through.
-func (k *keyring) loader() deks.Client {
-	if k.newClient != nil {
-		if c, err := k.newClient(); err == nil {
-			return c
-		}
-	}
-	return k.client
 }
 
 func (k *keyring) fresh(e *dekEntry) bool {
@@ -294,18 +269,18 @@ func (k *keyring) expired(rk *ruleKeys, e *dekEntry) bool {
 // writeDEK returns the DEK new ciphertexts use: version 1, or with rotation
 // the latest version, replaced by a new one when it is older than the
 // rule's expiry. A failed refresh keeps the cached DEK in service.
-func (k *keyring) writeDEK(rk *ruleKeys, subject string) (*dekEntry, error) {
+func (k *keyring) writeDEK(ctx context.Context, rk *ruleKeys, subject string) (*dekEntry, error) {
 	if h := rk.hot.Load(); h != nil && h.subject == subject && k.fresh(h.e) && !k.expired(rk, h.e) {
 		return h.e, nil
 	}
-	e, err := k.writeDEKSlow(rk, subject)
+	e, err := k.writeDEKSlow(ctx, rk, subject)
 	if err == nil {
 		rk.hot.Store(&hotDEK{subject: subject, e: e})
 	}
 	return e, err
 }
 
-func (k *keyring) writeDEKSlow(rk *ruleKeys, subject string) (*dekEntry, error) {
+func (k *keyring) writeDEKSlow(ctx context.Context, rk *ruleKeys, subject string) (*dekEntry, error) {
 	key := writeKey{rk.kekName, subject, rk.algorithm, rk.rotated()}
 	k.mu.RLock()
 	cached := k.write[key]
@@ -320,7 +295,7 @@ func (k *keyring) writeDEKSlow(rk *ruleKeys, subject string) (*dekEntry, error) 
 		if e != nil && e != cached && k.fresh(e) && !k.expired(rk, e) {
 			return e, nil // loaded by a flight that ended after our first look
 		}
-		e, err := k.loadWriteDEK(rk, subject)
+		e, err := k.loadWriteDEK(ctx, rk, subject)
 		if err != nil {
 			return nil, err
 		}
@@ -351,20 +326,14 @@ func (k *keyring) keepStale(store func(*dekEntry), cached *dekEntry, rk *ruleKey
 	return &e
 }
 
-func (k *keyring) loadWriteDEK(rk *ruleKeys, subject string) (*dekEntry, error) {
-	kek, err := k.kek(rk, false)
+func (k *keyring) loadWriteDEK(ctx context.Context, rk *ruleKeys, subject string) (*dekEntry, error) {
+	kek, err := k.kek(ctx, rk, false)
 	if err != nil {
 		return nil, err
 	}
-	var dek deks.Dek
-	client := k.loader()
-	if rk.rotated() {
-		dek, err = client.GetDekVersion(rk.kekName, subject, -1, rk.algorithm, false)
-	} else {
-		dek, err = client.GetDek(rk.kekName, subject, rk.algorithm, false)
-	}
+	dek, err := k.dekRegistry.DEK(ctx, rk.kekName, subject, rk.algorithm, 0, false)
 	found := err == nil
-	if err != nil && !isRestCode(err, 404) {
+	if err != nil && !errors.Is(err, registry.ErrNotFound) {
 		return nil, fmt.Errorf("%w: get DEK: %v", ErrRegistry, err)
 	}
 	expired := found && rk.rotated() && (k.now().UnixMilli()-dek.Ts)/millisPerDay >= int64(rk.expiryDays)
@@ -375,7 +344,7 @@ func (k *keyring) loadWriteDEK(rk *ruleKeys, subject string) (*dekEntry, error) 
 	if expired {
 		version = dek.Version + 1
 	}
-	created, raw, err := k.createDEK(kek, rk, subject, version)
+	created, raw, err := k.createDEK(ctx, kek, rk, subject, version)
 	if err != nil {
 		if !found {
 			return nil, err
@@ -389,11 +358,11 @@ func (k *keyring) loadWriteDEK(rk *ruleKeys, subject string) (*dekEntry, error) 
 // createDEK generates a DEK, wraps it with the KEK (unless the KEK is
 // shared, where the registry generates it) and registers it. It returns the
 // raw key material when it generated it, to spare an unwrap.
-func (k *keyring) createDEK(kek *deks.Kek, rk *ruleKeys, subject string, version int) (*deks.Dek, []byte, error) {
+func (k *keyring) createDEK(ctx context.Context, kek *registry.KEK, rk *ruleKeys, subject string, version int) (*registry.DEK, []byte, error) {
 	var raw []byte
 	var wrapped string
 	if !kek.Shared {
-		kd, err := registry.NewKeyData(rk.template)
+		kd, err := tinkregistry.NewKeyData(rk.template)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -404,15 +373,15 @@ func (k *keyring) createDEK(kek *deks.Kek, rk *ruleKeys, subject string, version
 		}
 		wrapped = base64.StdEncoding.EncodeToString(edek)
 	}
-	dek, err := k.client.RegisterDekVersion(rk.kekName, subject, version, rk.algorithm, wrapped)
+	dek, err := k.dekRegistry.CreateDEK(ctx, rk.kekName, registry.DEK{Subject: subject, Version: version, Algorithm: rk.algorithm, EncryptedKeyMaterial: wrapped})
 	if err == nil {
 		return &dek, raw, nil
 	}
-	if !isRestCode(err, 409) {
+	if !errors.Is(err, registry.ErrConflict) {
 		return nil, nil, fmt.Errorf("%w: register DEK: %v", ErrRegistry, err)
 	}
 	// Another producer won the race: use its DEK.
-	dek, err = k.client.GetDekVersion(rk.kekName, subject, version, rk.algorithm, false)
+	dek, err = k.dekRegistry.DEK(ctx, rk.kekName, subject, rk.algorithm, version, false)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: get DEK after conflict: %v", ErrRegistry, err)
 	}
@@ -421,18 +390,18 @@ func (k *keyring) createDEK(kek *deks.Kek, rk *ruleKeys, subject string, version
 
 // readDEK returns the DEK for a ciphertext: the version from its prefix, or
 // the unversioned DEK when the rule does not rotate.
-func (k *keyring) readDEK(rk *ruleKeys, subject string, version int) (*dekEntry, error) {
+func (k *keyring) readDEK(ctx context.Context, rk *ruleKeys, subject string, version int) (*dekEntry, error) {
 	if h := rk.hotRead.Load(); h != nil && h.version == version && h.subject == subject && k.fresh(h.e) {
 		return h.e, nil
 	}
-	e, err := k.readDEKSlow(rk, subject, version)
+	e, err := k.readDEKSlow(ctx, rk, subject, version)
 	if err == nil {
 		rk.hotRead.Store(&hotDEK{subject: subject, version: version, e: e})
 	}
 	return e, err
 }
 
-func (k *keyring) readDEKSlow(rk *ruleKeys, subject string, version int) (*dekEntry, error) {
+func (k *keyring) readDEKSlow(ctx context.Context, rk *ruleKeys, subject string, version int) (*dekEntry, error) {
 	key := dekKey{rk.kekName, subject, rk.algorithm, version}
 	k.mu.RLock()
 	cached := k.read[key]
@@ -447,7 +416,7 @@ func (k *keyring) readDEKSlow(rk *ruleKeys, subject string, version int) (*dekEn
 		if e != nil && e != cached && k.fresh(e) {
 			return e, nil // loaded by a flight that ended after our first look
 		}
-		e, err := k.loadReadDEK(rk, subject, version)
+		e, err := k.loadReadDEK(ctx, rk, subject, version)
 		if err != nil {
 			return nil, err
 		}
@@ -477,9 +446,8 @@ func (k *keyring) readDEKSlow(rk *ruleKeys, subject string, version int) (*dekEn
 // cached DEK's TTL ends). A deleted KEK or DEK is shredded unless
 // ReadDeletedKeys; a missing one is reported both as not found and as
 // shredded, since hard deletion leaves no trace.
-func (k *keyring) loadReadDEK(rk *ruleKeys, subject string, version int) (*dekEntry, error) {
-	client := k.loader()
-	kek, err := k.loadKEKWith(client, rk, true)
+func (k *keyring) loadReadDEK(ctx context.Context, rk *ruleKeys, subject string, version int) (*dekEntry, error) {
+	kek, err := k.loadKEK(ctx, rk, true)
 	if err != nil {
 		return nil, err
 	}
@@ -489,14 +457,9 @@ func (k *keyring) loadReadDEK(rk *ruleKeys, subject string, version int) (*dekEn
 	k.mu.Lock()
 	k.keks[kekKey{rk.kekName, true}] = kek
 	k.mu.Unlock()
-	var dek deks.Dek
-	if version > 0 {
-		dek, err = client.GetDekVersion(rk.kekName, subject, version, rk.algorithm, true)
-	} else {
-		dek, err = client.GetDek(rk.kekName, subject, rk.algorithm, true)
-	}
+	dek, err := k.dekRegistry.DEK(ctx, rk.kekName, subject, rk.algorithm, version, true)
 	if err != nil {
-		if isRestCode(err, 404) {
+		if errors.Is(err, registry.ErrNotFound) {
 			return nil, fmt.Errorf("%w: KEK %q, subject %q, %s, version %d (%w)", ErrDEKNotFound, rk.kekName, subject, rk.algorithm, max(version, 1), ErrKeyShredded)
 		}
 		return nil, fmt.Errorf("%w: get DEK: %v", ErrRegistry, err)
@@ -509,17 +472,16 @@ func (k *keyring) loadReadDEK(rk *ruleKeys, subject string, version int) (*dekEn
 
 // entryFor builds the primitive for a DEK, unwrapping its key material with
 // the KEK unless raw material is at hand (new or shared-KEK DEKs).
-func (k *keyring) entryFor(kek *deks.Kek, dek *deks.Dek, raw []byte) (*dekEntry, error) {
-	if raw == nil {
+func (k *keyring) entryFor(kek *registry.KEK, dek *registry.DEK, raw []byte) (*dekEntry, error) {
+	if raw == nil && dek.KeyMaterial != "" {
 		var err error
-		raw, err = k.client.GetDekKeyMaterialBytes(dek)
-		if err != nil {
+		if raw, err = base64.StdEncoding.DecodeString(dek.KeyMaterial); err != nil {
 			return nil, fmt.Errorf("%w: DEK key material: %v", ErrRegistry, err)
 		}
 	}
 	if raw == nil {
-		edek, err := k.client.GetDekEncryptedKeyMaterialBytes(dek)
-		if err != nil || edek == nil {
+		edek, err := base64.StdEncoding.DecodeString(dek.EncryptedKeyMaterial)
+		if err != nil || len(edek) == 0 {
 			return nil, fmt.Errorf("%w: DEK has no key material", ErrRegistry)
 		}
 		raw, err = k.kekAEAD(kek).Decrypt(edek, nil)
@@ -537,7 +499,7 @@ func (k *keyring) entryFor(kek *deks.Kek, dek *deks.Dek, raw []byte) (*dekEntry,
 // kek returns the rule's KEK. A write registers it when the rule names a
 // KMS type and key id; a read only looks it up (deleted KEKs included, so
 // old data stays readable).
-func (k *keyring) kek(rk *ruleKeys, read bool) (*deks.Kek, error) {
+func (k *keyring) kek(ctx context.Context, rk *ruleKeys, read bool) (*registry.KEK, error) {
 	key := kekKey{rk.kekName, read}
 	k.mu.RLock()
 	cached := k.keks[key]
@@ -552,7 +514,7 @@ func (k *keyring) kek(rk *ruleKeys, read bool) (*deks.Kek, error) {
 		if kek != nil {
 			return kek, nil
 		}
-		kek, err := k.loadKEK(rk, read)
+		kek, err := k.loadKEK(ctx, rk, read)
 		if err != nil {
 			return nil, err
 		}
@@ -564,23 +526,19 @@ func (k *keyring) kek(rk *ruleKeys, read bool) (*deks.Kek, error) {
 	if err != nil {
 		return nil, err
 	}
-	kek := v.(*deks.Kek)
+	kek := v.(*registry.KEK)
 	return kek, k.checkKEK(rk, kek)
 }
 
-func (k *keyring) loadKEK(rk *ruleKeys, read bool) (*deks.Kek, error) {
-	return k.loadKEKWith(k.loader(), rk, read)
-}
-
-func (k *keyring) loadKEKWith(client deks.Client, rk *ruleKeys, read bool) (*deks.Kek, error) {
-	kek, err := client.GetKek(rk.kekName, read)
+func (k *keyring) loadKEK(ctx context.Context, rk *ruleKeys, read bool) (*registry.KEK, error) {
+	kek, err := k.dekRegistry.KEK(ctx, rk.kekName, read)
 	if err == nil {
 		if read && kek.Deleted && !k.readDeleted {
 			return nil, fmt.Errorf("%w: KEK %q was deleted", ErrKeyShredded, rk.kekName)
 		}
 		return &kek, nil
 	}
-	if !isRestCode(err, 404) {
+	if !errors.Is(err, registry.ErrNotFound) {
 		return nil, fmt.Errorf("%w: get KEK: %v", ErrRegistry, err)
 	}
 	if read {
@@ -589,21 +547,21 @@ func (k *keyring) loadKEKWith(client deks.Client, rk *ruleKeys, read bool) (*dek
 	if rk.kmsType == "" || rk.kmsKeyID == "" {
 		return nil, fmt.Errorf("%w: %q, and the rule lacks %s/%s to create it", ErrKEKNotFound, rk.kekName, ParamKMSType, ParamKMSKeyID)
 	}
-	kek, err = client.RegisterKek(rk.kekName, rk.kmsType, rk.kmsKeyID, nil, "", false)
+	kek, err = k.dekRegistry.CreateKEK(ctx, registry.KEK{Name: rk.kekName, KmsType: rk.kmsType, KmsKeyID: rk.kmsKeyID})
 	if err == nil {
 		return &kek, nil
 	}
-	if !isRestCode(err, 409) {
+	if !errors.Is(err, registry.ErrConflict) {
 		return nil, fmt.Errorf("%w: register KEK: %v", ErrRegistry, err)
 	}
-	kek, err = client.GetKek(rk.kekName, false)
+	kek, err = k.dekRegistry.KEK(ctx, rk.kekName, false)
 	if err != nil {
 		return nil, fmt.Errorf("%w: get KEK after conflict: %v", ErrRegistry, err)
 	}
 	return &kek, nil
 }
 
-func (k *keyring) checkKEK(rk *ruleKeys, kek *deks.Kek) error {
+func (k *keyring) checkKEK(rk *ruleKeys, kek *registry.KEK) error {
 	if rk.kmsType != "" && rk.kmsType != kek.KmsType {
 		return fmt.Errorf("%w: KEK %q has kms type %q, rule says %q", ErrInvalidRule, kek.Name, kek.KmsType, rk.kmsType)
 	}
@@ -615,7 +573,7 @@ func (k *keyring) checkKEK(rk *ruleKeys, kek *deks.Kek) error {
 
 // kekAEAD wraps and unwraps DEKs with the KEK's key, trying the alternate
 // key ids (KEK kmsProps, else rule config) in order.
-func (k *keyring) kekAEAD(kek *deks.Kek) tink.AEAD {
+func (k *keyring) kekAEAD(kek *registry.KEK) tink.AEAD {
 	ids := []string{kek.KmsKeyID}
 	alt, ok := kek.KmsProps[ParamAlternateKMSKeyIDs]
 	if !ok {
@@ -683,11 +641,6 @@ func (w *kekWrapper) Decrypt(ciphertext, ad []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: unwrap DEK: %w", ErrKMSUnavailable, joined)
 	}
 	return nil, fmt.Errorf("%w: %w", ErrDEKUnwrapFailed, joined)
-}
-
-func isRestCode(err error, code int) bool {
-	var re *rest.Error
-	return errors.As(err, &re) && strings.HasPrefix(strconv.Itoa(re.Code), strconv.Itoa(code))
 }
 
 // sealValue encrypts one value under DEK e and appends the stored form to

@@ -1,12 +1,17 @@
-package serde
+package tagseal
 
 import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
-	cserde "github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/serde"
 	"github.com/google/uuid"
+)
+
+// The magic bytes of the wire format: a 4-byte schema id follows 0x00, a
+// 16-byte schema GUID follows 0x01.
+const (
+	magicID   byte = 0x00
+	magicGUID byte = 0x01
 )
 
 // schemaRef is a writer schema reference read from a frame or header.
@@ -29,10 +34,10 @@ type frame struct {
 // __key_schema_id) if present and valid, else the payload prefix 0x00+id or
 // 0x01+GUID. Unlike Confluent's SchemaID.FromBytes it never indexes past
 // the payload.
-func readFrame(serdeType cserde.Type, headers []kafka.Header, payload []byte) (frame, error) {
-	headerKey := cserde.ValueSchemaIDHeader
-	if serdeType == cserde.KeySerde {
-		headerKey = cserde.KeySchemaIDHeader
+func readFrame(serdeType Type, headers []Header, payload []byte) (frame, error) {
+	headerKey := ValueSchemaIDHeader
+	if serdeType == Key {
+		headerKey = KeySchemaIDHeader
 	}
 	for _, h := range headers {
 		if h.Key == headerKey && len(h.Value) > 0 {
@@ -95,12 +100,12 @@ func parsePrefix(b []byte) (schemaRef, int, error) {
 		return schemaRef{}, 0, fmt.Errorf("%w: empty", ErrShortPayload)
 	}
 	switch b[0] {
-	case cserde.MagicByteV0:
+	case magicID:
 		if len(b) < 5 {
 			return schemaRef{}, 0, fmt.Errorf("%w: %d bytes, need 5 for magic byte and schema id", ErrShortPayload, len(b))
 		}
 		return schemaRef{id: int(binary.BigEndian.Uint32(b[1:5]))}, 5, nil
-	case cserde.MagicByteV1:
+	case magicGUID:
 		if len(b) < 17 {
 			return schemaRef{}, 0, fmt.Errorf("%w: %d bytes, need 17 for magic byte and schema GUID", ErrShortPayload, len(b))
 		}
@@ -113,6 +118,6 @@ func parsePrefix(b []byte) (schemaRef, int, error) {
 
 // appendIDFrame appends Confluent's 0x00 + big-endian schema id prefix.
 func appendIDFrame(dst []byte, id int) []byte {
-	dst = append(dst, cserde.MagicByteV0)
+	dst = append(dst, magicID)
 	return binary.BigEndian.AppendUint32(dst, uint32(id))
 }

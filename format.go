@@ -1,21 +1,20 @@
-package serde
+package tagseal
 
 import (
 	"fmt"
-
-	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry"
 
 	"github.com/tagseal/tagseal/formats/avro"
 	"github.com/tagseal/tagseal/formats/jsonschema"
 	"github.com/tagseal/tagseal/formats/protobuf"
 	"github.com/tagseal/tagseal/internal/leaf"
+	"github.com/tagseal/tagseal/registry"
 )
 
 // Schema types as the registry names them.
 const (
-	TypeAvro       = "AVRO"
-	TypeJSONSchema = "JSON"
-	TypeProtobuf   = "PROTOBUF"
+	TypeAvro       = registry.TypeAvro
+	TypeJSONSchema = registry.TypeJSON
+	TypeProtobuf   = registry.TypeProtobuf
 )
 
 // reference is a resolved schema reference: its name and text.
@@ -48,7 +47,7 @@ type ruleSelector interface {
 }
 
 // compileFormat compiles a schema with its references for its schema type.
-func compileFormat(info *schemaregistry.SchemaInfo, refs []reference, sel ruleSelector) (formatPlan, error) {
+func compileFormat(info *registry.Schema, refs []reference, sel ruleSelector) (formatPlan, error) {
 	switch info.SchemaType {
 	case "", TypeAvro:
 		texts := make([]string, len(refs))

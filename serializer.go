@@ -1,29 +1,29 @@
-package serde
+package tagseal
 
 import (
+	"context"
 	"fmt"
+	"maps"
 	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
-	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry"
-	cserde "github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/serde"
-
+	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tagseal/tagseal/formats/avro"
 	"github.com/tagseal/tagseal/formats/jsonschema"
+	"github.com/tagseal/tagseal/registry"
 )
 
 // Serializer encodes values with the schema it resolves in the Schema
-// Registry and encrypts every tagged field on the way. It satisfies
-// confluent-kafka-go's serde.Serializer and is safe for concurrent use.
+// Registry and encrypts every tagged field on the way. It is safe for
+// concurrent use; its configuration is fixed when it is built.
 type Serializer struct {
 	*core
-	conf      *SerializerConfig
-	frameWith cserde.SchemaIDSerializerFunc
+	conf      SerializerConfig
+	derived   bool     // the schema comes from each value (no id, latest or metadata chosen)
 	schemas   sync.Map // reflect.Type → schema text, for auto-registration
 	resolved  sync.Map // resolveKey → resolution
 	latestTTL time.Duration
@@ -33,60 +33,52 @@ type Serializer struct {
 type resolveKey struct{ subject, schema string }
 
 type resolution struct {
-	meta    *schemaregistry.SchemaMetadata
+	meta    *registry.SubjectSchema
 	subject string
 	expires time.Time // zero: never
 }
 
-var _ cserde.Serializer = (*Serializer)(nil)
-
-// NewSerializer returns a Serializer for keys (cserde.KeySerde) or values
-// (cserde.ValueSerde). A nil conf means NewSerializerConfig().
-func NewSerializer(client schemaregistry.Client, serdeType cserde.Type, conf *SerializerConfig) (*Serializer, error) {
-	if conf == nil {
-		conf = NewSerializerConfig()
+// NewSerializer returns a Serializer for record keys (Key) or values
+// (Value) over reg, which must also be a registry.DEKRegistry unless
+// conf.DEKRegistry is set. conf is copied.
+func NewSerializer(reg registry.SchemaRegistry, t Type, conf SerializerConfig) (*Serializer, error) {
+	conf.UseLatestWithMetadata = maps.Clone(conf.UseLatestWithMetadata)
+	conf.RuleConfig = maps.Clone(conf.RuleConfig)
+	c, err := newCore(reg, t, conf.SubjectNameStrategy, conf.LatestSchemaTTL, conf.Keys, false)
+	if err != nil {
+		return nil, err
 	}
-	s := &Serializer{conf: conf, frameWith: conf.SchemaIDSerializer, latestTTL: conf.LatestSchemaTTL}
+	s := &Serializer{core: c, conf: conf, latestTTL: conf.LatestSchemaTTL,
+		derived: conf.UseSchemaID <= 0 && !conf.UseLatestVersion && len(conf.UseLatestWithMetadata) == 0}
 	if s.latestTTL == 0 {
 		s.latestTTL = DefaultLatestSchemaTTL
-	}
-	s.core = &core{}
-	if err := s.core.init(client, serdeType, conf.RuleConfig, conf.SubjectNameStrategyType, conf.SubjectNameStrategyConfig, conf.Options); err != nil {
-		return nil, err
 	}
 	return s, nil
 }
 
-// ConfigureSerializer re-initialises the serializer with a Confluent config,
-// keeping tagseal's Options. It exists to satisfy cserde.Serializer.
-func (s *Serializer) ConfigureSerializer(client schemaregistry.Client, serdeType cserde.Type, conf *cserde.SerializerConfig) error {
-	c := &SerializerConfig{SerializerConfig: *conf, Options: s.conf.Options}
-	n, err := NewSerializer(client, serdeType, c)
-	if err != nil {
-		return err
+// Serialize encodes v for topic; tagged fields leave encrypted. A nil v
+// yields a nil payload (a Kafka tombstone). With SchemaIDInHeader, use
+// SerializeWithHeaders.
+func (s *Serializer) Serialize(ctx context.Context, topic string, v any) ([]byte, error) {
+	if s.conf.SchemaIDInHeader {
+		return nil, fmt.Errorf("tagseal: SchemaIDInHeader is set: use SerializeWithHeaders")
 	}
-	s.core, s.conf, s.frameWith = n.core, n.conf, n.frameWith
-	return nil
-}
-
-// Serialize encodes msg for topic; tagged fields leave encrypted. A nil msg
-// yields a nil payload (a Kafka tombstone).
-func (s *Serializer) Serialize(topic string, msg any) ([]byte, error) {
-	_, b, err := s.SerializeWithHeaders(topic, msg)
+	_, b, err := s.SerializeWithHeaders(ctx, topic, v)
 	return b, err
 }
 
-// SerializeWithHeaders is Serialize for a configured SchemaIDSerializer that
-// carries the schema GUID in a header.
-func (s *Serializer) SerializeWithHeaders(topic string, msg any) ([]kafka.Header, []byte, error) {
-	if msg == nil {
+// SerializeWithHeaders is Serialize that also returns the headers to send
+// with the record: the schema GUID header when SchemaIDInHeader is set,
+// else none.
+func (s *Serializer) SerializeWithHeaders(ctx context.Context, topic string, v any) ([]Header, []byte, error) {
+	if v == nil {
 		return nil, nil, nil
 	}
-	meta, subject, p, err := s.target(topic, msg)
+	meta, subject, p, err := s.target(ctx, topic, v)
 	if err != nil {
 		return nil, nil, err
 	}
-	encoded, indexes, done, err := p.plan.encode(msg)
+	encoded, indexes, done, err := p.plan.encode(v)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -99,14 +91,14 @@ func (s *Serializer) SerializeWithHeaders(topic string, msg any) ([]kafka.Header
 		}
 	}
 	body := encoded
-	if s.frameWith == nil && len(p.rules.Payload) == 0 {
+	if !s.conf.SchemaIDInHeader && len(p.rules.Payload) == 0 {
 		// Common case: write the frame and the rewritten body into one buffer.
 		out := appendIDFrame(make([]byte, 0, 5+len(indexes)+p.sizeHint(len(encoded))), meta.ID)
 		if p.plan.schemaType() == TypeProtobuf {
 			out = appendMessageIndexes(out, indexes)
 		}
 		if p.sealsFields {
-			fc := s.crypter(p, subject, true)
+			fc := s.crypter(ctx, p, subject, true)
 			out, err = p.plan.rewrite(indexes, encoded, out, fc, true)
 			fc.release()
 			if err != nil {
@@ -119,7 +111,7 @@ func (s *Serializer) SerializeWithHeaders(topic string, msg any) ([]kafka.Header
 		return nil, out, nil
 	}
 	if p.sealsFields {
-		fc := s.crypter(p, subject, true)
+		fc := s.crypter(ctx, p, subject, true)
 		body, err = p.plan.rewrite(indexes, encoded, nil, fc, true)
 		fc.release()
 		if err != nil {
@@ -128,29 +120,36 @@ func (s *Serializer) SerializeWithHeaders(topic string, msg any) ([]kafka.Header
 	} else if done != nil {
 		body = append([]byte(nil), encoded...) // encoded goes back to its pool
 	}
-	body, err = s.encryptPayload(p, subject, body)
+	body, err = s.encryptPayload(ctx, p, subject, body)
 	if err != nil {
 		return nil, nil, err
 	}
-	if s.frameWith == nil {
+	if !s.conf.SchemaIDInHeader {
 		out := appendIDFrame(make([]byte, 0, 5+len(indexes)+len(body)), meta.ID)
 		if p.plan.schemaType() == TypeProtobuf {
 			out = appendMessageIndexes(out, indexes)
 		}
 		return nil, append(out, body...), nil
 	}
-	id, err := cserde.NewSchemaID(p.plan.schemaType(), meta.ID, meta.GUID)
+	guid, err := uuid.Parse(meta.GUID)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("%w: SchemaIDInHeader needs the schema's GUID, and the registry gave %q", ErrRegistry, meta.GUID)
 	}
-	id.MessageIndexes = indexes
-	return s.frameWith(topic, s.serdeType, body, *id)
+	hv := append([]byte{magicGUID}, guid[:]...)
+	if p.plan.schemaType() == TypeProtobuf {
+		hv = appendMessageIndexes(hv, indexes)
+	}
+	key := ValueSchemaIDHeader
+	if s.serdeType == Key {
+		key = KeySchemaIDHeader
+	}
+	return []Header{{Key: key, Value: hv}}, body, nil
 }
 
 // hotTarget is the last topic's resolution, checked before any map.
 type hotTarget struct {
 	topic   string
-	meta    *schemaregistry.SchemaMetadata
+	meta    *registry.SubjectSchema
 	subject string
 	plan    *compiled
 	expires time.Time // zero: never
@@ -158,22 +157,21 @@ type hotTarget struct {
 
 // target resolves the schema, subject and plan for a record. Producers
 // mostly write one topic, so the last answer is kept in an atomic pointer.
-func (s *Serializer) target(topic string, msg any) (*schemaregistry.SchemaMetadata, string, *compiled, error) {
-	derived := s.conf.UseSchemaID < 0 && !s.conf.UseLatestVersion && len(s.conf.UseLatestWithMetadata) == 0
-	if h := s.hot.Load(); h != nil && !derived && h.topic == topic && (h.expires.IsZero() || s.keys.now().Before(h.expires)) {
+func (s *Serializer) target(ctx context.Context, topic string, v any) (*registry.SubjectSchema, string, *compiled, error) {
+	if h := s.hot.Load(); h != nil && !s.derived && h.topic == topic && (h.expires.IsZero() || s.keys.now().Before(h.expires)) {
 		return h.meta, h.subject, h.plan, nil
 	}
-	meta, subject, err := s.resolve(topic, msg)
+	meta, subject, err := s.resolve(ctx, topic, v)
 	if err != nil {
 		return nil, "", nil, err
 	}
-	p, err := s.plan(planKey{subject: subject, writer: schemaRef{id: meta.ID}}, &meta.SchemaInfo, &meta.SchemaInfo)
+	p, err := s.plan(ctx, planKey{subject: subject, writer: schemaRef{id: meta.ID}}, &meta.Schema, &meta.Schema)
 	if err != nil {
 		return nil, "", nil, err
 	}
-	if !derived {
+	if !s.derived {
 		h := &hotTarget{topic: topic, meta: meta, subject: subject, plan: p}
-		stale := s.conf.UseSchemaID < 0 || s.guarded()
+		stale := s.conf.UseSchemaID <= 0 || s.guarded()
 		if stale && s.latestTTL > 0 {
 			h.expires = s.keys.now().Add(s.latestTTL)
 		}
@@ -186,13 +184,11 @@ func (s *Serializer) target(topic string, msg any) (*schemaregistry.SchemaMetada
 
 // resolve finds the schema to write with, as Confluent's GetSchemaID does:
 // a fixed id, the latest version with given metadata, the latest version,
-// or the schema derived from msg (registered when AutoRegisterSchemas).
-func (s *Serializer) resolve(topic string, msg any) (*schemaregistry.SchemaMetadata, string, error) {
-	conf := &s.conf.SerializerConfig
-	var info schemaregistry.SchemaInfo
-	derived := conf.UseSchemaID < 0 && !conf.UseLatestVersion && len(conf.UseLatestWithMetadata) == 0
-	if derived {
-		schema, err := s.schemaOf(msg)
+// or the schema derived from v (registered when AutoRegisterSchemas).
+func (s *Serializer) resolve(ctx context.Context, topic string, v any) (*registry.SubjectSchema, string, error) {
+	var info registry.Schema
+	if s.derived {
+		schema, err := s.schemaOf(v)
 		if err != nil {
 			return nil, "", err
 		}
@@ -201,7 +197,7 @@ func (s *Serializer) resolve(topic string, msg any) (*schemaregistry.SchemaMetad
 			info.SchemaType = TypeJSONSchema
 		}
 	}
-	subject, err := s.subject(topic, info)
+	subject, err := s.subject(ctx, topic, info)
 	if err != nil {
 		return nil, "", err
 	}
@@ -212,14 +208,14 @@ func (s *Serializer) resolve(topic string, msg any) (*schemaregistry.SchemaMetad
 			return r.meta, r.subject, nil
 		}
 	}
-	meta, resolvedSubject, err := s.lookup(topic, subject, info)
+	meta, resolvedSubject, err := s.lookup(ctx, topic, subject, info)
 	if err != nil {
 		return nil, "", err
 	}
 	r := &resolution{meta: meta, subject: resolvedSubject}
 	// A latest lookup goes stale after LatestSchemaTTL; so does the
 	// downgrade guard's view of the subject's latest version.
-	if s.guarded() || conf.UseSchemaID < 0 && (conf.UseLatestVersion || len(conf.UseLatestWithMetadata) > 0) {
+	if s.guarded() || s.conf.UseSchemaID <= 0 && (s.conf.UseLatestVersion || len(s.conf.UseLatestWithMetadata) > 0) {
 		if s.latestTTL < 0 {
 			return meta, resolvedSubject, nil
 		}
@@ -230,51 +226,52 @@ func (s *Serializer) resolve(topic string, msg any) (*schemaregistry.SchemaMetad
 }
 
 // lookup asks the registry for the schema to write with.
-func (s *Serializer) lookup(topic, subject string, info schemaregistry.SchemaInfo) (*schemaregistry.SchemaMetadata, string, error) {
-	conf := &s.conf.SerializerConfig
-	var meta schemaregistry.SchemaMetadata
+func (s *Serializer) lookup(ctx context.Context, topic, subject string, info registry.Schema) (*registry.SubjectSchema, string, error) {
+	conf := &s.conf
+	var meta registry.SubjectSchema
 	var err error
 	switch {
-	case conf.UseSchemaID >= 0:
-		info, err = s.client.GetBySubjectAndID(subject, conf.UseSchemaID)
+	case conf.UseSchemaID > 0:
+		var sch registry.Schema
+		sch, err = s.registry.SchemaByID(ctx, subject, conf.UseSchemaID)
 		if err != nil {
 			return nil, "", registryErr(err, fmt.Sprintf("schema id %d", conf.UseSchemaID))
 		}
-		meta = schemaregistry.SchemaMetadata{SchemaInfo: info, ID: conf.UseSchemaID}
+		meta = registry.SubjectSchema{Schema: sch, Subject: subject, ID: conf.UseSchemaID}
 	case len(conf.UseLatestWithMetadata) > 0:
-		meta, err = s.client.GetLatestWithMetadata(subject, conf.UseLatestWithMetadata, true)
+		meta, err = s.registry.LatestWithMetadata(ctx, subject, conf.UseLatestWithMetadata)
 	case conf.UseLatestVersion:
-		meta, err = s.client.GetLatestSchemaMetadata(subject)
+		meta, err = s.registry.Latest(ctx, subject)
 	case conf.AutoRegisterSchemas:
 		if s.guarded() && subject != "" {
 			// Keep the subject's encryption contract, and check before
 			// registering anything that it was kept.
-			if info, err = s.keepContract(subject, info); err != nil {
+			if info, err = s.keepContract(ctx, subject, info); err != nil {
 				return nil, "", err
 			}
-			if err = s.checkDowngrade(subject, &schemaregistry.SchemaMetadata{SchemaInfo: info}); err != nil {
+			if err = s.checkDowngrade(ctx, subject, &registry.SubjectSchema{Schema: info}); err != nil {
 				return nil, "", err
 			}
 		}
-		meta, err = s.client.RegisterFullResponse(subject, info, conf.NormalizeSchemas)
+		meta, err = s.registry.Register(ctx, subject, info, conf.NormalizeSchemas)
 	default:
-		meta, err = s.client.GetIDFullResponse(subject, info, conf.NormalizeSchemas)
+		meta, err = s.registry.Lookup(ctx, subject, info, conf.NormalizeSchemas)
 	}
 	if err != nil {
 		return nil, "", registryErr(err, "subject "+subject)
 	}
-	if meta.Schema == "" {
+	if meta.Schema.Schema == "" {
 		// Registration answers may omit the schema; the local text is it.
-		meta.SchemaInfo = info
+		meta.Schema = info
 	}
 	if subject == "" {
 		// Record strategies name the subject from the schema itself.
-		if subject, err = s.subject(topic, meta.SchemaInfo); err != nil {
+		if subject, err = s.subject(ctx, topic, meta.Schema); err != nil {
 			return nil, "", err
 		}
 	}
 	if s.guarded() {
-		if err := s.checkDowngrade(subject, &meta); err != nil {
+		if err := s.checkDowngrade(ctx, subject, &meta); err != nil {
 			return nil, "", err
 		}
 	}
@@ -284,22 +281,22 @@ func (s *Serializer) lookup(topic, subject string, info schemaregistry.SchemaInf
 // guarded reports whether the downgrade guard runs (the default).
 func (s *Serializer) guarded() bool { return !s.conf.AllowEncryptionDowngrade }
 
-func (s *Serializer) schemaOf(msg any) (string, error) {
-	t := reflect.TypeOf(msg)
-	if v, ok := s.schemas.Load(t); ok {
-		return v.(string), nil
+func (s *Serializer) schemaOf(v any) (string, error) {
+	t := reflect.TypeOf(v)
+	if cached, ok := s.schemas.Load(t); ok {
+		return cached.(string), nil
 	}
 	var schema string
 	var err error
 	schemaType := s.conf.SchemaType
-	if _, ok := msg.(proto.Message); ok {
+	if _, ok := v.(proto.Message); ok {
 		schemaType = TypeProtobuf
 	}
 	switch schemaType {
 	case "", TypeAvro:
-		schema, err = avro.SchemaOf(msg)
+		schema, err = avro.SchemaOf(v)
 	case TypeJSONSchema:
-		schema, err = jsonschema.SchemaOf(msg)
+		schema, err = jsonschema.SchemaOf(v)
 	case TypeProtobuf:
 		err = fmt.Errorf("%w: auto-registration of Protobuf schemas; register the .proto and set UseLatestVersion or UseSchemaID", ErrUnsupportedFormat)
 	default:

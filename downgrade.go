@@ -1,7 +1,8 @@
-package serde
+package tagseal
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,8 +12,7 @@ import (
 
 	hamba "github.com/hamba/avro/v2"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry"
-
+	"github.com/tagseal/tagseal/registry"
 	"github.com/tagseal/tagseal/tags"
 )
 
@@ -86,8 +86,8 @@ func (r *contractRecorder) RulesFor(fullName string, inline []string) []int {
 
 // contractOf compiles info (with its references) and records what it
 // protects on write.
-func (c *core) contractOf(info *schemaregistry.SchemaInfo) (*contract, error) {
-	refs, err := c.references(info)
+func (c *core) contractOf(ctx context.Context, info *registry.Schema) (*contract, error) {
+	refs, err := c.references(ctx, info)
 	if err != nil {
 		return nil, err
 	}
@@ -195,25 +195,25 @@ func downgrade(latest, writer *contract) (rules, fields []string) {
 // subject's latest version. The latest version is looked up through the
 // core's latest-schema cache (LatestSchemaTTL); a subject without versions
 // has nothing to downgrade.
-func (c *core) checkDowngrade(subject string, writer *schemaregistry.SchemaMetadata) error {
-	latest, err := c.latestSchema(subject, nil)
+func (c *core) checkDowngrade(ctx context.Context, subject string, writer *registry.SubjectSchema) error {
+	latest, err := c.latestSchema(ctx, subject, nil)
 	if errors.Is(err, ErrSchemaNotFound) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("checking the subject's latest version for an encryption downgrade: %w", err)
 	}
-	if writer.ID == latest.ID && writer.ID != 0 && sameContractInputs(&writer.SchemaInfo, &latest.SchemaInfo) {
+	if writer.ID == latest.ID && writer.ID != 0 && sameContractInputs(&writer.Schema, &latest.Schema) {
 		return nil
 	}
-	lc, err := c.contractOf(&latest.SchemaInfo)
+	lc, err := c.contractOf(ctx, &latest.Schema)
 	if err != nil {
 		return err
 	}
 	if len(lc.rules) == 0 {
 		return nil
 	}
-	wc, err := c.contractOf(&writer.SchemaInfo)
+	wc, err := c.contractOf(ctx, &writer.Schema)
 	if err != nil {
 		return err
 	}
@@ -227,7 +227,7 @@ func (c *core) checkDowngrade(subject string, writer *schemaregistry.SchemaMetad
 
 // sameContractInputs reports whether two infos carry the same rules and
 // metadata (the schema text is the same when their ids are).
-func sameContractInputs(a, b *schemaregistry.SchemaInfo) bool {
+func sameContractInputs(a, b *registry.Schema) bool {
 	ja, _ := json.Marshal([]any{a.RuleSet, a.Metadata})
 	jb, _ := json.Marshal([]any{b.RuleSet, b.Metadata})
 	return bytes.Equal(ja, jb)
@@ -239,8 +239,8 @@ func sameContractInputs(a, b *schemaregistry.SchemaInfo) bool {
 // each field's effective tags from the latest version (inline and
 // metadata.tags) as inline tags on the field at the same structural path.
 // What cannot be carried exactly is caught by checkDowngrade afterwards.
-func (c *core) keepContract(subject string, info schemaregistry.SchemaInfo) (schemaregistry.SchemaInfo, error) {
-	latest, err := c.latestSchema(subject, nil)
+func (c *core) keepContract(ctx context.Context, subject string, info registry.Schema) (registry.Schema, error) {
+	latest, err := c.latestSchema(ctx, subject, nil)
 	if errors.Is(err, ErrSchemaNotFound) {
 		return info, nil
 	}
@@ -250,7 +250,7 @@ func (c *core) keepContract(subject string, info schemaregistry.SchemaInfo) (sch
 	if latest.RuleSet == nil && latest.Metadata == nil {
 		return info, nil
 	}
-	lc, err := c.contractOf(&latest.SchemaInfo)
+	lc, err := c.contractOf(ctx, &latest.Schema)
 	if err != nil {
 		return info, err
 	}

@@ -1,12 +1,14 @@
-package serde
+package tagseal
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"sort"
+	"time"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry"
+	"github.com/tagseal/tagseal/registry"
 
 	"github.com/tagseal/tagseal/tags"
 )
@@ -44,15 +46,14 @@ func (r *fieldRecorder) RulesFor(fullName string, inline []string) []int {
 // covers, rules whose tags match no field, rules missing KEK parameters or
 // with invalid ones, and metadata.tags patterns that match no field.
 // client resolves references (it may be nil for a schema without any).
-func Lint(client schemaregistry.Client, info schemaregistry.SchemaInfo) ([]Finding, error) {
-	c := &core{client: client}
+func Lint(ctx context.Context, reg registry.SchemaRegistry, info registry.Schema) ([]Finding, error) {
 	var refs []reference
 	if len(info.References) > 0 {
-		if client == nil {
+		if reg == nil {
 			return nil, fmt.Errorf("%w: the schema has references and no registry was given", ErrSchemaNotFound)
 		}
 		var err error
-		if refs, err = c.references(&info); err != nil {
+		if refs, err = references(ctx, reg, &info); err != nil {
 			return nil, err
 		}
 	}
@@ -158,16 +159,16 @@ func lintParams(r tags.Rule) []Finding {
 // "encryption-downgrade" when info protects less than the subject's latest
 // version (an ENCRYPT rule missing or disabled, a field both have that only
 // the latest encrypts). A subject without versions has no contract yet.
-func LintAgainst(client schemaregistry.Client, subject string, info schemaregistry.SchemaInfo) ([]Finding, error) {
-	findings, err := Lint(client, info)
+func LintAgainst(ctx context.Context, reg registry.SchemaRegistry, subject string, info registry.Schema) ([]Finding, error) {
+	findings, err := Lint(ctx, reg, info)
 	if err != nil {
 		return nil, err
 	}
-	if client == nil {
+	if reg == nil {
 		return nil, fmt.Errorf("%w: a registry is needed to read %s", ErrSchemaNotFound, subject)
 	}
-	c := &core{client: client}
-	err = c.checkDowngrade(subject, &schemaregistry.SchemaMetadata{SchemaInfo: info})
+	c := &core{registry: reg, latestTTL: -1, now: time.Now}
+	err = c.checkDowngrade(ctx, subject, &registry.SubjectSchema{Schema: info})
 	var de *DowngradeError
 	switch {
 	case errors.As(err, &de):

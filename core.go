@@ -1,6 +1,7 @@
-package serde
+package tagseal
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,10 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry"
-	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/rules/encryption/deks"
-	cserde "github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/serde"
-
+	"github.com/tagseal/tagseal/registry"
 	"github.com/tagseal/tagseal/tags"
 )
 
@@ -39,7 +37,7 @@ type compiled struct {
 // is keyed by its id alone.
 //
 //	core.plans      planKey{subject, writer ref, reader id} → compiled plan, rules, rule keys
-//	core.writers    writerKey{subject, ref}                 → writer schema as fetched with ?subject=
+//	core.writers    writerKey{subject, ref}                 → writer schema as fetched with ?subject= (registry.Schema)
 //	core.latest     latestKey{subject, metadata}            → latest (or latest-with-metadata) version
 //	core.subjects   topic                                   → subject (topic strategy only; serde type is fixed per core)
 //	core.names      nameKey{schema type, schema text}       → record name, for record strategies
@@ -105,102 +103,80 @@ func newLatestKey(subject string, metadata map[string]string) latestKey {
 }
 
 // core is shared by Serializer and Deserializer: registry access, subject
-// naming, plan cache and the keyring.
+// naming, plan cache and the keyring. Its settings are fixed when it is
+// built.
 type core struct {
-	client        schemaregistry.Client
-	serdeType     cserde.Type
-	strategy      cserde.SubjectNameStrategyFunc
-	keys          *keyring
-	dekClient     deks.Client
-	ownsDEKClient bool
-	bind          bool
+	registry  registry.SchemaRegistry
+	serdeType Type
+	strategy  SubjectNameStrategy // nil: the topic strategy, memoized
+	keys      *keyring
+	bind      bool
 
 	mu    sync.RWMutex
 	plans map[planKey]*compiled
 	names map[nameKey]string // record name, for record strategies
 
-	topicStrategy bool
-	subjects      sync.Map // topic → subject, for the topic strategy
-	writers       sync.Map // writerKey → *schemaregistry.SchemaInfo (immutable)
-	latest        sync.Map // latestKey → *latestEntry
-	latestTTL     time.Duration
-	now           func() time.Time
+	subjects  sync.Map // topic → subject, for the topic strategy
+	writers   sync.Map // writerKey → *registry.Schema (immutable)
+	latest    sync.Map // latestKey → *latestEntry
+	latestTTL time.Duration
+	now       func() time.Time
 }
 
 type latestEntry struct {
-	meta    *schemaregistry.SchemaMetadata
+	meta    *registry.SubjectSchema
 	expires time.Time
 }
 
-func (c *core) init(client schemaregistry.Client, serdeType cserde.Type, ruleConfig map[string]string,
-	strategyType cserde.SubjectNameStrategyType, strategyConfig map[string]string, opts Options) error {
-	if client == nil {
-		return errors.New("tagseal: schema registry client missing")
+func newCore(reg registry.SchemaRegistry, serdeType Type, strategy SubjectNameStrategy, latestTTL time.Duration, keys Keys, readDeleted bool) (*core, error) {
+	if reg == nil {
+		return nil, errors.New("tagseal: schema registry missing")
 	}
-	dekClient := opts.DEKClient
-	var newDEKClient func() (deks.Client, error)
-	if dekClient == nil {
-		dekConfig := client.Config()
-		if opts.DEKRegistryURL != "" {
-			copied := *dekConfig
-			copied.SchemaRegistryURL = opts.DEKRegistryURL
-			dekConfig = &copied
+	dekRegistry := keys.DEKRegistry
+	if dekRegistry == nil {
+		var ok bool
+		if dekRegistry, ok = reg.(registry.DEKRegistry); !ok {
+			return nil, errors.New("tagseal: the schema registry is no DEK registry: set Keys.DEKRegistry")
 		}
-		newDEKClient = func() (deks.Client, error) { return deks.NewClient(dekConfig) }
-		var err error
-		if dekClient, err = newDEKClient(); err != nil {
-			return fmt.Errorf("%w: DEK registry client: %v", ErrRegistry, err)
-		}
-		// Closing the process-wide mock would erase every key in it.
-		c.ownsDEKClient = !strings.HasPrefix(dekConfig.SchemaRegistryURL, "mock://")
 	}
-	c.client = client
-	c.serdeType = serdeType
-	c.dekClient = dekClient
-	c.bind = opts.BindCiphertexts
-	var err error
-	c.keys = newKeyring(dekClient, newDEKClient, ruleConfig, opts)
-	c.plans = map[planKey]*compiled{}
-	c.names = map[nameKey]string{}
+	c := &core{
+		registry:  reg,
+		serdeType: serdeType,
+		strategy:  strategy,
+		bind:      keys.BindCiphertexts,
+		keys:      newKeyring(dekRegistry, keys, readDeleted),
+		plans:     map[planKey]*compiled{},
+		names:     map[nameKey]string{},
+		latestTTL: latestTTL,
+	}
 	c.now = c.keys.now
-	c.latestTTL = opts.LatestSchemaTTL
 	if c.latestTTL == 0 {
 		c.latestTTL = DefaultLatestSchemaTTL
 	}
-	switch {
-	case opts.SubjectNameStrategy != nil:
-		c.strategy = opts.SubjectNameStrategy
-	case strategyType == cserde.AssociatedNameStrategyType:
-		c.strategy, err = cserde.AssociatedNameStrategy(client, strategyConfig, c.recordName)
-	case strategyType == cserde.RecordNameStrategyType, strategyType == cserde.TopicRecordNameStrategyType:
-		c.strategy, err = cserde.StrategyFunc(strategyType, c.recordName)
-	default:
-		// Topic naming is the default; Confluent's v2.15 default consults
-		// topic associations first and falls back to the same name.
-		c.strategy = cserde.TopicNameStrategy
-		c.topicStrategy = true
-	}
-	return err
+	return c, nil
 }
 
-func (c *core) subject(topic string, info schemaregistry.SchemaInfo) (string, error) {
-	if c.topicStrategy {
+// subject names the subject of info (which may be empty on the read path)
+// for topic.
+func (c *core) subject(ctx context.Context, topic string, info registry.Schema) (string, error) {
+	if c.strategy == nil {
 		if s, ok := c.subjects.Load(topic); ok {
 			return s.(string), nil
 		}
-		s, _ := cserde.TopicNameStrategy(topic, c.serdeType, info)
+		s, _ := TopicNameStrategy(topic, c.serdeType, info, nil)
 		c.subjects.Store(topic, s)
 		return s, nil
 	}
-	s, err := c.strategy(topic, c.serdeType, info)
+	s, err := c.strategy(topic, c.serdeType, info, func() (string, error) { return c.recordName(ctx, info) })
 	if err != nil {
 		return "", fmt.Errorf("tagseal: subject name strategy: %w", err)
 	}
 	return s, nil
 }
 
-// recordName is the RecordNameFunc behind the record strategies.
-func (c *core) recordName(info schemaregistry.SchemaInfo) (string, error) {
+// recordName is the record name record strategies use: the Avro full name,
+// the JSON Schema title or the first Protobuf message.
+func (c *core) recordName(ctx context.Context, info registry.Schema) (string, error) {
 	key := nameKey{info.SchemaType, info.Schema}
 	c.mu.RLock()
 	name, ok := c.names[key]
@@ -208,16 +184,9 @@ func (c *core) recordName(info schemaregistry.SchemaInfo) (string, error) {
 	if ok {
 		return name, nil
 	}
-	refs, err := c.references(&info)
+	name, err := RecordName(ctx, c.registry, info)
 	if err != nil {
 		return "", err
-	}
-	p, err := compileFormat(&info, refs, &tags.RuleSet{})
-	if err != nil {
-		return "", err
-	}
-	if name = p.recordName(); name == "" {
-		return "", fmt.Errorf("%w: record name strategies need a named schema", ErrInvalidSchema)
 	}
 	c.mu.Lock()
 	c.names[key] = name
@@ -225,13 +194,36 @@ func (c *core) recordName(info schemaregistry.SchemaInfo) (string, error) {
 	return name, nil
 }
 
+// RecordName returns the record name subject strategies use for a schema:
+// the Avro full name, the JSON Schema title, or the first Protobuf
+// message's full name. reg resolves the schema's references.
+func RecordName(ctx context.Context, reg registry.SchemaRegistry, info registry.Schema) (string, error) {
+	refs, err := references(ctx, reg, &info)
+	if err != nil {
+		return "", err
+	}
+	p, err := compileFormat(&info, refs, &tags.RuleSet{})
+	if err != nil {
+		return "", err
+	}
+	name := p.recordName()
+	if name == "" {
+		return "", fmt.Errorf("%w: record name strategies need a named schema", ErrInvalidSchema)
+	}
+	return name, nil
+}
+
 // references returns a schema's references, transitively, dependencies
 // before dependents, each once.
-func (c *core) references(info *schemaregistry.SchemaInfo) ([]reference, error) {
+func (c *core) references(ctx context.Context, info *registry.Schema) ([]reference, error) {
+	return references(ctx, c.registry, info)
+}
+
+func references(ctx context.Context, reg registry.SchemaRegistry, info *registry.Schema) ([]reference, error) {
 	var out []reference
 	seen := map[string]bool{}
-	var visit func(refs []schemaregistry.Reference, depth int) error
-	visit = func(refs []schemaregistry.Reference, depth int) error {
+	var visit func(refs []registry.Reference, depth int) error
+	visit = func(refs []registry.Reference, depth int) error {
 		if depth > 32 {
 			return fmt.Errorf("%w: references nested too deep", ErrInvalidSchema)
 		}
@@ -241,14 +233,17 @@ func (c *core) references(info *schemaregistry.SchemaInfo) ([]reference, error) 
 				continue
 			}
 			seen[key] = true
-			meta, err := c.client.GetSchemaMetadataIncludeDeleted(ref.Subject, ref.Version, true)
+			if reg == nil {
+				return fmt.Errorf("%w: reference %s: no registry to resolve it", ErrSchemaNotFound, ref.Name)
+			}
+			meta, err := reg.Version(ctx, ref.Subject, ref.Version, true)
 			if err != nil {
 				return fmt.Errorf("%w: reference %s (subject %s, version %d): %v", ErrSchemaNotFound, ref.Name, ref.Subject, ref.Version, err)
 			}
 			if err := visit(meta.References, depth+1); err != nil {
 				return err
 			}
-			out = append(out, reference{name: ref.Name, schema: meta.Schema})
+			out = append(out, reference{name: ref.Name, schema: meta.Schema.Schema})
 		}
 		return nil
 	}
@@ -258,14 +253,14 @@ func (c *core) references(info *schemaregistry.SchemaInfo) ([]reference, error) 
 // plan returns the compiled plan for a writer schema, with the rules and
 // tags of ruleInfo (the writer itself, or the reader schema when one is
 // configured). Plans are built once per key.
-func (c *core) plan(key planKey, writer, ruleInfo *schemaregistry.SchemaInfo) (*compiled, error) {
+func (c *core) plan(ctx context.Context, key planKey, writer, ruleInfo *registry.Schema) (*compiled, error) {
 	c.mu.RLock()
 	p := c.plans[key]
 	c.mu.RUnlock()
 	if p != nil {
 		return p, nil
 	}
-	refs, err := c.references(writer)
+	refs, err := c.references(ctx, writer)
 	if err != nil {
 		return nil, err
 	}
@@ -290,19 +285,19 @@ func (c *core) plan(key planKey, writer, ruleInfo *schemaregistry.SchemaInfo) (*
 
 // latestSchema returns the latest schema of subject (with metadata when
 // given), reusing an answer for LatestSchemaTTL.
-func (c *core) latestSchema(subject string, metadata map[string]string) (*schemaregistry.SchemaMetadata, error) {
+func (c *core) latestSchema(ctx context.Context, subject string, metadata map[string]string) (*registry.SubjectSchema, error) {
 	key := newLatestKey(subject, metadata)
 	if v, ok := c.latest.Load(key); ok && c.latestTTL > 0 {
 		if e := v.(*latestEntry); c.now().Before(e.expires) {
 			return e.meta, nil
 		}
 	}
-	var meta schemaregistry.SchemaMetadata
+	var meta registry.SubjectSchema
 	var err error
 	if len(metadata) > 0 {
-		meta, err = c.client.GetLatestWithMetadata(subject, metadata, true)
+		meta, err = c.registry.LatestWithMetadata(ctx, subject, metadata)
 	} else {
-		meta, err = c.client.GetLatestSchemaMetadata(subject)
+		meta, err = c.registry.Latest(ctx, subject)
 	}
 	if err != nil {
 		return nil, registryErr(err, "subject "+subject)
@@ -331,6 +326,7 @@ func ruleFailure(action tags.Action, err error, path, rule string) error {
 // keep their buffers, so a record costs no allocation here; the DEKs a
 // record uses are looked up once per record, not once per field.
 type fieldCrypter struct {
+	ctx     context.Context // the record's; keyring loads run under it
 	c       *core
 	p       *compiled
 	subject string
@@ -367,8 +363,9 @@ type dekMemo struct {
 
 var crypterPool = sync.Pool{New: func() any { return &fieldCrypter{} }}
 
-func (c *core) crypter(p *compiled, subject string, write bool) *fieldCrypter {
+func (c *core) crypter(ctx context.Context, p *compiled, subject string, write bool) *fieldCrypter {
 	f := crypterPool.Get().(*fieldCrypter)
+	f.ctx = ctx
 	// Pointer stores cost write barriers while the GC runs: skip the ones
 	// that would not change anything, which is the common case.
 	if f.c != c {
@@ -387,6 +384,7 @@ func (c *core) crypter(p *compiled, subject string, write bool) *fieldCrypter {
 // release returns the crypter to the pool. It keeps its buffers and its
 // last core and plan (they stay reachable only until the pool is cleared).
 func (f *fieldCrypter) release() {
+	f.ctx = nil
 	f.deks = f.deks[:0]
 	for i := range f.bufs {
 		if cap(f.bufs[i]) > maxPooledBuffer {
@@ -406,7 +404,7 @@ func (f *fieldCrypter) writeDEK(rk *ruleKeys) (*dekEntry, error) {
 			return m.e, nil
 		}
 	}
-	e, err := f.c.keys.writeDEK(rk, f.subject)
+	e, err := f.c.keys.writeDEK(f.ctx, rk, f.subject)
 	if err == nil {
 		f.deks = append(f.deks, dekMemo{rk, -1, e})
 	}
@@ -419,7 +417,7 @@ func (f *fieldCrypter) readDEK(rk *ruleKeys, version int) (*dekEntry, error) {
 			return m.e, nil
 		}
 	}
-	e, err := f.c.keys.readDEK(rk, f.subject, version)
+	e, err := f.c.keys.readDEK(f.ctx, rk, f.subject, version)
 	if err == nil {
 		f.deks = append(f.deks, dekMemo{rk, version, e})
 	}
@@ -489,11 +487,11 @@ func (f *fieldCrypter) apply(rk *ruleKeys, asString bool, value, dst []byte) ([]
 	return openValue(e, ct, f.ad, dst)
 }
 
-func (c *core) encryptWith(rk *ruleKeys, subject string, value []byte) ([]byte, error) {
+func (c *core) encryptWith(ctx context.Context, rk *ruleKeys, subject string, value []byte) ([]byte, error) {
 	if rk.err != nil {
 		return nil, rk.err
 	}
-	e, err := c.keys.writeDEK(rk, subject)
+	e, err := c.keys.writeDEK(ctx, rk, subject)
 	if err != nil {
 		return nil, err
 	}
@@ -501,7 +499,7 @@ func (c *core) encryptWith(rk *ruleKeys, subject string, value []byte) ([]byte, 
 	return out, err
 }
 
-func (c *core) decryptWith(rk *ruleKeys, subject string, value []byte) ([]byte, error) {
+func (c *core) decryptWith(ctx context.Context, rk *ruleKeys, subject string, value []byte) ([]byte, error) {
 	if rk.err != nil {
 		return nil, rk.err
 	}
@@ -509,7 +507,7 @@ func (c *core) decryptWith(rk *ruleKeys, subject string, value []byte) ([]byte, 
 	if err != nil {
 		return nil, err
 	}
-	e, err := c.keys.readDEK(rk, subject, version)
+	e, err := c.keys.readDEK(ctx, rk, subject, version)
 	if err != nil {
 		return nil, err
 	}
@@ -517,13 +515,13 @@ func (c *core) decryptWith(rk *ruleKeys, subject string, value []byte) ([]byte, 
 }
 
 // encryptPayload applies the ENCRYPT_PAYLOAD rules to the encoded message.
-func (c *core) encryptPayload(p *compiled, subject string, payload []byte) ([]byte, error) {
+func (c *core) encryptPayload(ctx context.Context, p *compiled, subject string, payload []byte) ([]byte, error) {
 	for i := range p.rules.Payload {
 		r := &p.rules.Payload[i]
 		if !r.Write {
 			continue
 		}
-		out, err := c.encryptWith(p.payloadKeys[i], subject, payload)
+		out, err := c.encryptWith(ctx, p.payloadKeys[i], subject, payload)
 		if err != nil {
 			if err := ruleFailure(r.OnWriteFailure, err, "", r.Name); err != nil {
 				return nil, err
@@ -536,13 +534,13 @@ func (c *core) encryptPayload(p *compiled, subject string, payload []byte) ([]by
 }
 
 // decryptPayload reverses encryptPayload.
-func (c *core) decryptPayload(p *compiled, subject string, payload []byte) ([]byte, error) {
+func (c *core) decryptPayload(ctx context.Context, p *compiled, subject string, payload []byte) ([]byte, error) {
 	for i := len(p.rules.Payload) - 1; i >= 0; i-- {
 		r := &p.rules.Payload[i]
 		if !r.Read {
 			continue
 		}
-		out, err := c.decryptWith(p.payloadKeys[i], subject, payload)
+		out, err := c.decryptWith(ctx, p.payloadKeys[i], subject, payload)
 		if err != nil {
 			if err := ruleFailure(r.OnReadFailure, err, "", r.Name); err != nil {
 				return nil, err
@@ -554,26 +552,11 @@ func (c *core) decryptPayload(p *compiled, subject string, payload []byte) ([]by
 	return payload, nil
 }
 
-// Close releases the DEK Registry client the serde created (never a
-// client passed in Options, nor the process-wide mock).
-func (c *core) Close() error {
-	if c.ownsDEKClient {
-		return c.dekClient.Close()
-	}
-	return nil
-}
-
 func registryErr(err error, what string) error {
-	if isNotFound(err) {
+	if errors.Is(err, registry.ErrNotFound) {
 		return fmt.Errorf("%w: %s: %v", ErrSchemaNotFound, what, err)
 	}
 	return fmt.Errorf("%w: %s: %v", ErrRegistry, what, err)
-}
-
-// isNotFound recognises a registry "not found": a REST 404 from a real
-// registry, or the mock client's url.Error saying "Not Found".
-func isNotFound(err error) bool {
-	return isRestCode(err, 404) || strings.Contains(strings.ToLower(err.Error()), "not found")
 }
 
 // sizeHint estimates the framed size of a record once its tagged values are

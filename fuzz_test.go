@@ -1,12 +1,10 @@
-package serde
+package tagseal
 
 import (
 	"bytes"
 	"errors"
 	"testing"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
-	cserde "github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/serde"
 	"github.com/tink-crypto/tink-go/v2/aead"
 	"github.com/tink-crypto/tink-go/v2/core/registry"
 )
@@ -20,11 +18,11 @@ func FuzzFrame(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 0, 7, 0x7f}, false)
 	f.Add([]byte{9}, false)
 	f.Fuzz(func(t *testing.T, payload []byte, inHeader bool) {
-		var headers []kafka.Header
+		var headers []Header
 		if inHeader {
-			headers = []kafka.Header{{Key: cserde.ValueSchemaIDHeader, Value: payload}}
+			headers = []Header{{Key: ValueSchemaIDHeader, Value: payload}}
 		}
-		fr, err := readFrame(cserde.ValueSerde, headers, payload)
+		fr, err := readFrame(Value, headers, payload)
 		if err != nil {
 			if !errors.Is(err, ErrShortPayload) && !errors.Is(err, ErrUnknownMagicByte) {
 				t.Fatalf("untyped error %v", err)

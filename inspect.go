@@ -1,7 +1,7 @@
-package serde
+package tagseal
 
 import (
-	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"context"
 
 	"github.com/tagseal/tagseal/tags"
 )
@@ -41,8 +41,8 @@ type Sealed struct {
 
 // Inspect reads a record's frame, writer schema and encrypted fields
 // without unwrapping any key. headers may carry the schema GUID.
-func (d *Deserializer) Inspect(topic string, headers []kafka.Header, payload []byte) (*Inspection, error) {
-	src, fr, indexes, body, err := d.open(topic, headers, payload)
+func (d *Deserializer) Inspect(ctx context.Context, topic string, headers []Header, payload []byte) (*Inspection, error) {
+	src, fr, indexes, body, err := d.open(ctx, topic, headers, payload)
 	if err != nil {
 		return nil, err
 	}

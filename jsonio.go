@@ -1,6 +1,7 @@
-package serde
+package tagseal
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 
@@ -15,11 +16,11 @@ import (
 // itself for JSON Schema, and protojson for Protobuf (the schema's first
 // message). It needs a schema to resolve (UseLatestVersion,
 // UseLatestWithMetadata or UseSchemaID).
-func (s *Serializer) SerializeJSON(topic string, doc []byte) ([]byte, error) {
-	if s.conf.UseSchemaID < 0 && !s.conf.UseLatestVersion && len(s.conf.UseLatestWithMetadata) == 0 {
+func (s *Serializer) SerializeJSON(ctx context.Context, topic string, doc []byte) ([]byte, error) {
+	if s.derived {
 		return nil, fmt.Errorf("%w: SerializeJSON needs UseLatestVersion, UseLatestWithMetadata or UseSchemaID", ErrEncode)
 	}
-	_, _, p, err := s.target(topic, nil)
+	_, _, p, err := s.target(ctx, topic, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -45,15 +46,15 @@ func (s *Serializer) SerializeJSON(topic string, doc []byte) ([]byte, error) {
 		}
 		value = m
 	}
-	return s.Serialize(topic, value)
+	return s.Serialize(ctx, topic, value)
 }
 
 // DeserializeJSON reads a record and returns it as a JSON document: the
 // plaintext document itself for JSON Schema, protojson for Protobuf, and
 // encoding/json of the decoded value for Avro (bytes as base64, timestamps
 // as RFC 3339).
-func (d *Deserializer) DeserializeJSON(topic string, payload []byte) ([]byte, error) {
-	v, err := d.Deserialize(topic, payload)
+func (d *Deserializer) DeserializeJSON(ctx context.Context, topic string, payload []byte) ([]byte, error) {
+	v, err := d.Deserialize(ctx, topic, payload)
 	if err != nil {
 		return nil, err
 	}
