@@ -3,6 +3,7 @@ package tagseal
 import (
 	"time"
 
+	"github.com/tagseal/tagseal/internal/keyring"
 	"github.com/tagseal/tagseal/registry"
 )
 
@@ -166,7 +167,7 @@ type Keys struct {
 }
 
 // DefaultDEKCacheTTL is the DEKCacheTTL used when it is zero.
-const DefaultDEKCacheTTL = 10 * time.Minute
+const DefaultDEKCacheTTL = keyring.DefaultTTL
 
 // DefaultLatestSchemaTTL is the LatestSchemaTTL used when it is zero.
 const DefaultLatestSchemaTTL = 30 * time.Second
@@ -174,14 +175,14 @@ const DefaultLatestSchemaTTL = 30 * time.Second
 // Rule parameters tagseal reads (rule params, then the schema's
 // metadata.properties), and the DEK algorithms.
 const (
-	ParamKEKName            = "encrypt.kek.name"
-	ParamKMSType            = "encrypt.kms.type"
-	ParamKMSKeyID           = "encrypt.kms.key.id"
-	ParamDEKAlgorithm       = "encrypt.dek.algorithm"
-	ParamDEKExpiryDays      = "encrypt.dek.expiry.days"
-	ParamAlternateKMSKeyIDs = "encrypt.alternate.kms.key.ids"
+	ParamKEKName            = keyring.ParamKEKName
+	ParamKMSType            = keyring.ParamKMSType
+	ParamKMSKeyID           = keyring.ParamKMSKeyID
+	ParamDEKAlgorithm       = keyring.ParamDEKAlgorithm
+	ParamDEKExpiryDays      = keyring.ParamDEKExpiryDays
+	ParamAlternateKMSKeyIDs = keyring.ParamAlternateKMSKeyIDs
 
-	AES128GCM = "AES128_GCM"
-	AES256GCM = "AES256_GCM"
-	AES256SIV = "AES256_SIV"
+	AES128GCM = keyring.AES128GCM
+	AES256GCM = keyring.AES256GCM
+	AES256SIV = keyring.AES256SIV
 )

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tagseal/tagseal/internal/keyring"
 	"log/slog"
 	"sort"
 	"strings"
@@ -20,8 +21,8 @@ import (
 type compiled struct {
 	plan        formatPlan
 	rules       *tags.RuleSet
-	fieldKeys   []*ruleKeys // parallel to rules.Field
-	payloadKeys []*ruleKeys // parallel to rules.Payload
+	fieldKeys   []*keyring.Rule // parallel to rules.Field
+	payloadKeys []*keyring.Rule // parallel to rules.Payload
 	// sealsFields is set when a field rule runs on write: the serializer
 	// then walks every record. It is decided from the rules, not from the
 	// format's own "tagged?" answer, so no planner shortcut can turn "could
@@ -109,7 +110,7 @@ type core struct {
 	registry  registry.SchemaRegistry
 	serdeType Type
 	strategy  SubjectNameStrategy // nil: the topic strategy, memoized
-	keys      *keyring
+	keys      *keyring.Keyring
 	bind      bool
 
 	mu    sync.RWMutex
@@ -144,12 +145,12 @@ func newCore(reg registry.SchemaRegistry, serdeType Type, strategy SubjectNameSt
 		serdeType: serdeType,
 		strategy:  strategy,
 		bind:      keys.BindCiphertexts,
-		keys:      newKeyring(dekRegistry, keys, readDeleted),
+		keys:      keyring.New(dekRegistry, keyring.Config{RuleConfig: keys.RuleConfig, TTL: keys.DEKCacheTTL, ReadDeleted: readDeleted, Clock: keys.Clock}),
 		plans:     map[planKey]*compiled{},
 		names:     map[nameKey]string{},
 		latestTTL: latestTTL,
 	}
-	c.now = c.keys.now
+	c.now = c.keys.Now
 	if c.latestTTL == 0 {
 		c.latestTTL = DefaultLatestSchemaTTL
 	}
@@ -271,11 +272,11 @@ func (c *core) plan(ctx context.Context, key planKey, writer, ruleInfo *registry
 	}
 	p = &compiled{plan: fp, rules: rules, sealsFields: fp.tagged()}
 	for i := range rules.Field {
-		p.fieldKeys = append(p.fieldKeys, parseRuleKeys(&rules.Field[i]))
+		p.fieldKeys = append(p.fieldKeys, keyring.ParseRule(&rules.Field[i]))
 		p.sealsFields = p.sealsFields || rules.Field[i].Write
 	}
 	for i := range rules.Payload {
-		p.payloadKeys = append(p.payloadKeys, parseRuleKeys(&rules.Payload[i]))
+		p.payloadKeys = append(p.payloadKeys, keyring.ParseRule(&rules.Payload[i]))
 	}
 	c.mu.Lock()
 	c.plans[key] = p
@@ -334,7 +335,7 @@ type fieldCrypter struct {
 	tmp     []byte    // ciphertext before base64, or decoded base64
 	bufs    [2][]byte // alternating outputs of chained rules
 	deks    []dekMemo
-	nonces  nonceSource
+	nonces  keyring.NonceSource
 	ad      []byte // associated data of the current field, when binding
 }
 
@@ -356,9 +357,9 @@ func associatedData(buf []byte, bind bool, subject, path string) []byte {
 
 // dekMemo remembers the DEK a rule used in this record.
 type dekMemo struct {
-	rk      *ruleKeys
+	rk      *keyring.Rule
 	version int
-	e       *dekEntry
+	e       *keyring.DEK
 }
 
 var crypterPool = sync.Pool{New: func() any { return &fieldCrypter{} }}
@@ -398,26 +399,26 @@ func (f *fieldCrypter) release() {
 }
 
 // writeDEK and readDEK memoize the keyring per record.
-func (f *fieldCrypter) writeDEK(rk *ruleKeys) (*dekEntry, error) {
+func (f *fieldCrypter) writeDEK(rk *keyring.Rule) (*keyring.DEK, error) {
 	for _, m := range f.deks {
 		if m.rk == rk && m.version < 0 {
 			return m.e, nil
 		}
 	}
-	e, err := f.c.keys.writeDEK(f.ctx, rk, f.subject)
+	e, err := f.c.keys.WriteDEK(f.ctx, rk, f.subject)
 	if err == nil {
 		f.deks = append(f.deks, dekMemo{rk, -1, e})
 	}
 	return e, err
 }
 
-func (f *fieldCrypter) readDEK(rk *ruleKeys, version int) (*dekEntry, error) {
+func (f *fieldCrypter) readDEK(rk *keyring.Rule, version int) (*keyring.DEK, error) {
 	for _, m := range f.deks {
 		if m.rk == rk && m.version == version {
 			return m.e, nil
 		}
 	}
-	e, err := f.c.keys.readDEK(f.ctx, rk, f.subject, version)
+	e, err := f.c.keys.ReadDEK(f.ctx, rk, f.subject, version)
 	if err == nil {
 		f.deks = append(f.deks, dekMemo{rk, version, e})
 	}
@@ -449,7 +450,7 @@ func (f *fieldCrypter) Transform(path string, asString bool, rules []int, value,
 			if err := ruleFailure(action, err, path, r.Name); err != nil {
 				return nil, err
 			}
-			if rk := f.p.fieldKeys[ri]; f.write && rk.plaintextLogged.CompareAndSwap(false, true) {
+			if rk := f.p.fieldKeys[ri]; f.write && rk.FirstPlaintextFallback() {
 				slog.Warn("tagseal: rule failed and its write action is NONE: tagged values are being written in plaintext",
 					"rule", r.Name, "field", path, "error", err)
 			}
@@ -461,57 +462,57 @@ func (f *fieldCrypter) Transform(path string, asString bool, rules []int, value,
 	return cur, nil
 }
 
-func (f *fieldCrypter) apply(rk *ruleKeys, asString bool, value, dst []byte) ([]byte, error) {
-	if rk.err != nil {
-		return nil, rk.err
+func (f *fieldCrypter) apply(rk *keyring.Rule, asString bool, value, dst []byte) ([]byte, error) {
+	if err := rk.Err(); err != nil {
+		return nil, err
 	}
 	var err error
 	var out []byte
 	if f.write {
-		var e *dekEntry
+		var e *keyring.DEK
 		if e, err = f.writeDEK(rk); err != nil {
 			return nil, err
 		}
-		out, f.tmp, err = sealValue(e, rk, asString, value, f.ad, dst, f.tmp, &f.nonces)
+		out, f.tmp, err = keyring.Seal(e, rk, asString, value, f.ad, dst, f.tmp, &f.nonces)
 		return out, err
 	}
 	var ct []byte
 	var version int
-	if ct, version, f.tmp, err = parseStored(rk, asString, value, f.tmp); err != nil {
+	if ct, version, f.tmp, err = keyring.ParseStored(rk, asString, value, f.tmp); err != nil {
 		return nil, err
 	}
 	e, err := f.readDEK(rk, version)
 	if err != nil {
 		return nil, err
 	}
-	return openValue(e, ct, f.ad, dst)
+	return keyring.Open(e, ct, f.ad, dst)
 }
 
-func (c *core) encryptWith(ctx context.Context, rk *ruleKeys, subject string, value []byte) ([]byte, error) {
-	if rk.err != nil {
-		return nil, rk.err
+func (c *core) encryptWith(ctx context.Context, rk *keyring.Rule, subject string, value []byte) ([]byte, error) {
+	if err := rk.Err(); err != nil {
+		return nil, err
 	}
-	e, err := c.keys.writeDEK(ctx, rk, subject)
+	e, err := c.keys.WriteDEK(ctx, rk, subject)
 	if err != nil {
 		return nil, err
 	}
-	out, _, err := sealValue(e, rk, false, value, associatedData(nil, c.bind, subject, ""), nil, nil, nil)
+	out, _, err := keyring.Seal(e, rk, false, value, associatedData(nil, c.bind, subject, ""), nil, nil, nil)
 	return out, err
 }
 
-func (c *core) decryptWith(ctx context.Context, rk *ruleKeys, subject string, value []byte) ([]byte, error) {
-	if rk.err != nil {
-		return nil, rk.err
+func (c *core) decryptWith(ctx context.Context, rk *keyring.Rule, subject string, value []byte) ([]byte, error) {
+	if err := rk.Err(); err != nil {
+		return nil, err
 	}
-	ct, version, _, err := parseStored(rk, false, value, nil)
+	ct, version, _, err := keyring.ParseStored(rk, false, value, nil)
 	if err != nil {
 		return nil, err
 	}
-	e, err := c.keys.readDEK(ctx, rk, subject, version)
+	e, err := c.keys.ReadDEK(ctx, rk, subject, version)
 	if err != nil {
 		return nil, err
 	}
-	return openValue(e, ct, associatedData(nil, c.bind, subject, ""), nil)
+	return keyring.Open(e, ct, associatedData(nil, c.bind, subject, ""), nil)
 }
 
 // encryptPayload applies the ENCRYPT_PAYLOAD rules to the encoded message.

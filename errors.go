@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/tagseal/tagseal/internal/fmterr"
-	"github.com/tagseal/tagseal/kms"
+	"github.com/tagseal/tagseal/internal/keyring"
 )
 
 // Sentinel errors. Every error the Serializer and Deserializer return wraps
@@ -42,30 +42,30 @@ var (
 	// a *DowngradeError naming the subject, both versions and the fields.
 	ErrEncryptionDowngrade = errors.New("tagseal: encryption downgrade")
 	// ErrInvalidRule: an ENCRYPT rule's parameters are missing or invalid.
-	ErrInvalidRule = errors.New("tagseal: invalid encryption rule")
+	ErrInvalidRule = keyring.ErrInvalidRule
 	// ErrKEKNotFound: the rule's KEK is not in the DEK Registry (and cannot be
 	// created: reads never create one).
-	ErrKEKNotFound = errors.New("tagseal: KEK not found")
+	ErrKEKNotFound = keyring.ErrKEKNotFound
 	// ErrDEKNotFound: the DEK (or the DEK version named in the ciphertext)
 	// is not in the DEK Registry.
-	ErrDEKNotFound = errors.New("tagseal: DEK not found")
+	ErrDEKNotFound = keyring.ErrDEKNotFound
 	// ErrKMSUnavailable: the KMS could not be reached or configured.
-	ErrKMSUnavailable = kms.ErrUnavailable
+	ErrKMSUnavailable = keyring.ErrKMSUnavailable
 	// ErrKeyShredded: the KMS key (or key version) protecting the DEK was
 	// deleted or disabled, or the DEK itself was deleted from the DEK
 	// Registry: the data is unreadable by design.
-	ErrKeyShredded = kms.ErrKeyShredded
+	ErrKeyShredded = keyring.ErrKeyShredded
 	// ErrDEKUnwrapFailed: the KMS refused to unwrap the DEK (wrong KEK,
 	// wrong secret, or no permission).
-	ErrDEKUnwrapFailed = errors.New("tagseal: DEK unwrap failed")
+	ErrDEKUnwrapFailed = keyring.ErrDEKUnwrapFailed
 	// ErrInvalidCiphertext: a tagged value is not well-formed ciphertext
 	// (bad base64, missing version prefix, too short).
-	ErrInvalidCiphertext = errors.New("tagseal: invalid ciphertext")
+	ErrInvalidCiphertext = keyring.ErrInvalidCiphertext
 	// ErrDecryptionFailed: authentication of a ciphertext failed (tampered,
 	// or encrypted under another key).
-	ErrDecryptionFailed = errors.New("tagseal: decryption failed")
+	ErrDecryptionFailed = keyring.ErrDecryptionFailed
 	// ErrRegistry: the schema or DEK registry answered with an unexpected error.
-	ErrRegistry = errors.New("tagseal: registry error")
+	ErrRegistry = keyring.ErrRegistry
 )
 
 // PlanError is the plan-time refusal of a schema: the path and keyword

@@ -2,6 +2,7 @@ package tagseal
 
 import (
 	"context"
+	"github.com/tagseal/tagseal/internal/keyring"
 
 	"github.com/tagseal/tagseal/tags"
 )
@@ -88,12 +89,12 @@ func (s *sealedRecorder) Transform(path string, asString bool, rules []int, valu
 	return append(dst, value...), nil
 }
 
-func describe(r *tags.Rule, rk *ruleKeys, asString bool, value []byte) Sealed {
-	s := Sealed{Rule: r.Name, KEK: rk.kekName, KMSType: rk.kmsType, KMSKeyID: rk.kmsKeyID, Algorithm: rk.algorithm, Encoding: "raw"}
+func describe(r *tags.Rule, rk *keyring.Rule, asString bool, value []byte) Sealed {
+	s := Sealed{Rule: r.Name, KEK: rk.KEKName(), KMSType: rk.KMSType(), KMSKeyID: rk.KMSKeyID(), Algorithm: rk.Algorithm(), Encoding: "raw"}
 	if asString {
 		s.Encoding = "base64"
 	}
-	ct, version, _, err := parseStored(rk, asString, value, nil)
+	ct, version, _, err := keyring.ParseStored(rk, asString, value, nil)
 	if err != nil {
 		s.Problem = err.Error()
 		return s

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tagseal/tagseal/internal/keyring"
 	"slices"
 	"sort"
 	"time"
@@ -144,11 +145,11 @@ func lintParams(r tags.Rule) []Finding {
 	add := func(sev, check, format string, args ...any) {
 		out = append(out, Finding{sev, check, r.Name, fmt.Sprintf(format, args...)})
 	}
-	rk := parseRuleKeys(&r)
-	if rk.err != nil {
-		add("error", "invalid-rule-params", "%v", rk.err)
+	rk := keyring.ParseRule(&r)
+	if err := rk.Err(); err != nil {
+		add("error", "invalid-rule-params", "%v", err)
 	}
-	if rk.kmsType == "" || rk.kmsKeyID == "" {
+	if rk.KMSType() == "" || rk.KMSKeyID() == "" {
 		add("warning", "kek-not-creatable", "no %s/%s: producers can only use a KEK that already exists", ParamKMSType, ParamKMSKeyID)
 	}
 	return out

@@ -158,7 +158,7 @@ type hotTarget struct {
 // target resolves the schema, subject and plan for a record. Producers
 // mostly write one topic, so the last answer is kept in an atomic pointer.
 func (s *Serializer) target(ctx context.Context, topic string, v any) (*registry.SubjectSchema, string, *compiled, error) {
-	if h := s.hot.Load(); h != nil && !s.derived && h.topic == topic && (h.expires.IsZero() || s.keys.now().Before(h.expires)) {
+	if h := s.hot.Load(); h != nil && !s.derived && h.topic == topic && (h.expires.IsZero() || s.keys.Now().Before(h.expires)) {
 		return h.meta, h.subject, h.plan, nil
 	}
 	meta, subject, err := s.resolve(ctx, topic, v)
@@ -173,7 +173,7 @@ func (s *Serializer) target(ctx context.Context, topic string, v any) (*registry
 		h := &hotTarget{topic: topic, meta: meta, subject: subject, plan: p}
 		stale := s.conf.UseSchemaID <= 0 || s.guarded()
 		if stale && s.latestTTL > 0 {
-			h.expires = s.keys.now().Add(s.latestTTL)
+			h.expires = s.keys.Now().Add(s.latestTTL)
 		}
 		if !stale || s.latestTTL > 0 {
 			s.hot.Store(h)
@@ -204,7 +204,7 @@ func (s *Serializer) resolve(ctx context.Context, topic string, v any) (*registr
 	key := resolveKey{subject, info.Schema}
 	if v, ok := s.resolved.Load(key); ok {
 		r := v.(*resolution)
-		if r.expires.IsZero() || s.keys.now().Before(r.expires) {
+		if r.expires.IsZero() || s.keys.Now().Before(r.expires) {
 			return r.meta, r.subject, nil
 		}
 	}
@@ -219,7 +219,7 @@ func (s *Serializer) resolve(ctx context.Context, topic string, v any) (*registr
 		if s.latestTTL < 0 {
 			return meta, resolvedSubject, nil
 		}
-		r.expires = s.keys.now().Add(s.latestTTL)
+		r.expires = s.keys.Now().Add(s.latestTTL)
 	}
 	s.resolved.Store(key, r)
 	return meta, resolvedSubject, nil

@@ -1,4 +1,11 @@
-package tagseal
+// Package keyring owns the lifecycle of the keys behind tagseal's field
+// encryption: it gets or creates a rule's KEK in the DEK Registry, gets or
+// creates (and, for rotating rules, renews) the subject's DEK, wraps and
+// unwraps DEKs with the KEK's KMS, and keeps the built primitives in a TTL
+// cache so the hot path makes no registry or KMS call. It also holds the
+// stored-value format: the optional version prefix, base64 for string
+// fields, Tink's raw AES-GCM and AES-SIV output.
+package keyring
 
 import (
 	"context"
@@ -36,8 +43,8 @@ import (
 
 const millisPerDay = 24 * 60 * 60 * 1000
 
-// ruleKeys is an ENCRYPT rule's key parameters, parsed once per plan.
-type ruleKeys struct {
+// Rule is an ENCRYPT rule's key parameters, parsed once per plan.
+type Rule struct {
 	kekName, kmsType, kmsKeyID string
 	algorithm                  string
 	expiryDays                 int
@@ -53,11 +60,11 @@ type ruleKeys struct {
 type hotDEK struct {
 	subject string
 	version int
-	e       *dekEntry
+	e       *DEK
 }
 
-func parseRuleKeys(r *tags.Rule) *ruleKeys {
-	rk := &ruleKeys{algorithm: AES256GCM}
+func ParseRule(r *tags.Rule) *Rule {
+	rk := &Rule{algorithm: AES256GCM}
 	var errs []string
 	rk.kekName, _ = r.Param(ParamKEKName)
 	rk.kmsType, _ = r.Param(ParamKMSType)
@@ -93,7 +100,27 @@ func parseRuleKeys(r *tags.Rule) *ruleKeys {
 
 // rotated reports whether DEKs expire, which also means ciphertexts carry
 // the 5-byte version prefix.
-func (rk *ruleKeys) rotated() bool { return rk.expiryDays > 0 }
+func (rk *Rule) rotated() bool { return rk.expiryDays > 0 }
+
+// KEKName, KMSType, KMSKeyID and Algorithm are the rule's key parameters.
+func (rk *Rule) KEKName() string { return rk.kekName }
+
+// KMSType is the rule's encrypt.kms.type.
+func (rk *Rule) KMSType() string { return rk.kmsType }
+
+// KMSKeyID is the rule's encrypt.kms.key.id.
+func (rk *Rule) KMSKeyID() string { return rk.kmsKeyID }
+
+// Algorithm is the rule's DEK algorithm (AES256_GCM by default).
+func (rk *Rule) Algorithm() string { return rk.algorithm }
+
+// Err reports invalid parameters (ErrInvalidRule); a rule with an error is
+// refused when it is used.
+func (rk *Rule) Err() error { return rk.err }
+
+// FirstPlaintextFallback reports true once per rule: the first time its
+// write action NONE let a value through in plaintext, so that is logged once.
+func (rk *Rule) FirstPlaintextFallback() bool { return rk.plaintextLogged.CompareAndSwap(false, true) }
 
 // dekCipher is a DEK's primitive, built once per DEK. AES-GCM DEKs use
 // crypto/cipher directly with the key bytes of the Tink AesGcmKey: its
@@ -145,7 +172,7 @@ func newDEKCipher(algorithm string, keyMaterial []byte) (*dekCipher, error) {
 
 // seal appends the ciphertext of plaintext to dst, taking AES-GCM nonces
 // from nonces (fresh CSPRNG output, never reused).
-func (c *dekCipher) seal(dst, plaintext, ad []byte, nonces *nonceSource) ([]byte, error) {
+func (c *dekCipher) seal(dst, plaintext, ad []byte, nonces *NonceSource) ([]byte, error) {
 	if c.daead != nil {
 		ct, err := c.daead.EncryptDeterministically(plaintext, ad)
 		return append(dst, ct...), err
@@ -156,15 +183,15 @@ func (c *dekCipher) seal(dst, plaintext, ad []byte, nonces *nonceSource) ([]byte
 	return c.gcm.Seal(dst, dst[off:], plaintext, ad), nil
 }
 
-// nonceSource hands out crypto/rand bytes read in batches, sparing one
+// NonceSource hands out crypto/rand bytes read in batches, sparing one
 // getrandom call per field. Each byte is handed out once; a source belongs
 // to one goroutine at a time (it lives in a pooled fieldCrypter).
-type nonceSource struct {
+type NonceSource struct {
 	buf [32 * gcmNonceSize]byte
 	pos int
 }
 
-func (n *nonceSource) fill(dst []byte) {
+func (n *NonceSource) fill(dst []byte) {
 	if n == nil || entropy.Overridden() {
 		entropy.Read(dst)
 		return
@@ -193,7 +220,7 @@ func (c *dekCipher) open(dst, ciphertext, ad []byte) ([]byte, error) {
 	return c.gcm.Open(dst, ciphertext[:gcmNonceSize], ciphertext[gcmNonceSize:], ad)
 }
 
-type dekEntry struct {
+type DEK struct {
 	version int
 	ts      int64 // registry creation time, ms
 	cipher  *dekCipher
@@ -218,7 +245,7 @@ type writeKey struct {
 // keyring owns KEK and DEK lifecycles: registry lookups, creation, KMS
 // wrapping, and a cache of built primitives. After warm-up the hot path
 // reads two maps under a read lock and makes no registry or KMS call.
-type keyring struct {
+type Keyring struct {
 	// dekRegistry is where KEKs and DEKs live. Its loads are not cached
 	// below this type, so a deletion (crypto-shredding) is seen when a
 	// cached DEK's TTL ends.
@@ -232,44 +259,47 @@ type keyring struct {
 
 	mu    sync.RWMutex
 	keks  map[kekKey]*registry.KEK
-	read  map[dekKey]*dekEntry
-	write map[writeKey]*dekEntry
+	read  map[dekKey]*DEK
+	write map[writeKey]*DEK
 }
 
-func newKeyring(dekRegistry registry.DEKRegistry, keys Keys, readDeleted bool) *keyring {
-	now := keys.Clock
+func New(dekRegistry registry.DEKRegistry, conf Config) *Keyring {
+	now := conf.Clock
 	if now == nil {
 		now = time.Now
 	}
-	ttl := keys.DEKCacheTTL
+	ttl := conf.TTL
 	if ttl == 0 {
-		ttl = DefaultDEKCacheTTL
+		ttl = DefaultTTL
 	}
-	return &keyring{
+	return &Keyring{
 		dekRegistry: dekRegistry,
-		readDeleted: readDeleted,
+		readDeleted: conf.ReadDeleted,
 		kms:         kms.NewRegistry(),
-		config:      keys.RuleConfig,
+		config:      conf.RuleConfig,
 		now:         now,
 		ttl:         ttl,
 		keks:        map[kekKey]*registry.KEK{},
-		read:        map[dekKey]*dekEntry{},
-		write:       map[writeKey]*dekEntry{},
+		read:        map[dekKey]*DEK{},
+		write:       map[writeKey]*DEK{},
 	}
 }
 
-func (k *keyring) fresh(e *dekEntry) bool {
+// Now returns the keyring's clock reading.
+func (k *Keyring) Now() time.Time { return k.now() }
+
+func (k *Keyring) fresh(e *DEK) bool {
 	return k.ttl <= 0 || k.now().Sub(e.loaded) < k.ttl
 }
 
-func (k *keyring) expired(rk *ruleKeys, e *dekEntry) bool {
+func (k *Keyring) expired(rk *Rule, e *DEK) bool {
 	return rk.rotated() && (k.now().UnixMilli()-e.ts)/millisPerDay >= int64(rk.expiryDays)
 }
 
 // writeDEK returns the DEK new ciphertexts use: version 1, or with rotation
 // the latest version, replaced by a new one when it is older than the
 // rule's expiry. A failed refresh keeps the cached DEK in service.
-func (k *keyring) writeDEK(ctx context.Context, rk *ruleKeys, subject string) (*dekEntry, error) {
+func (k *Keyring) WriteDEK(ctx context.Context, rk *Rule, subject string) (*DEK, error) {
 	if h := rk.hot.Load(); h != nil && h.subject == subject && k.fresh(h.e) && !k.expired(rk, h.e) {
 		return h.e, nil
 	}
@@ -280,7 +310,7 @@ func (k *keyring) writeDEK(ctx context.Context, rk *ruleKeys, subject string) (*
 	return e, err
 }
 
-func (k *keyring) writeDEKSlow(ctx context.Context, rk *ruleKeys, subject string) (*dekEntry, error) {
+func (k *Keyring) writeDEKSlow(ctx context.Context, rk *Rule, subject string) (*DEK, error) {
 	key := writeKey{rk.kekName, subject, rk.algorithm, rk.rotated()}
 	k.mu.RLock()
 	cached := k.write[key]
@@ -306,17 +336,17 @@ func (k *keyring) writeDEKSlow(ctx context.Context, rk *ruleKeys, subject string
 	})
 	if err != nil {
 		if cached != nil {
-			return k.keepStale(func(e *dekEntry) { k.write[key] = e }, cached, rk, subject, err), nil
+			return k.keepStale(func(e *DEK) { k.write[key] = e }, cached, rk, subject, err), nil
 		}
 		return nil, err
 	}
-	return v.(*dekEntry), nil
+	return v.(*DEK), nil
 }
 
 // keepStale keeps a cached DEK in service after a failed refresh and
 // restarts its TTL, so an outage costs one KMS attempt per TTL, not one per
 // record.
-func (k *keyring) keepStale(store func(*dekEntry), cached *dekEntry, rk *ruleKeys, subject string, err error) *dekEntry {
+func (k *Keyring) keepStale(store func(*DEK), cached *DEK, rk *Rule, subject string, err error) *DEK {
 	slog.Warn("tagseal: DEK refresh failed, keeping the cached DEK", "kek", rk.kekName, "subject", subject, "error", err)
 	e := *cached
 	e.loaded = k.now()
@@ -326,7 +356,7 @@ func (k *keyring) keepStale(store func(*dekEntry), cached *dekEntry, rk *ruleKey
 	return &e
 }
 
-func (k *keyring) loadWriteDEK(ctx context.Context, rk *ruleKeys, subject string) (*dekEntry, error) {
+func (k *Keyring) loadWriteDEK(ctx context.Context, rk *Rule, subject string) (*DEK, error) {
 	kek, err := k.kek(ctx, rk, false)
 	if err != nil {
 		return nil, err
@@ -358,7 +388,7 @@ func (k *keyring) loadWriteDEK(ctx context.Context, rk *ruleKeys, subject string
 // createDEK generates a DEK, wraps it with the KEK (unless the KEK is
 // shared, where the registry generates it) and registers it. It returns the
 // raw key material when it generated it, to spare an unwrap.
-func (k *keyring) createDEK(ctx context.Context, kek *registry.KEK, rk *ruleKeys, subject string, version int) (*registry.DEK, []byte, error) {
+func (k *Keyring) createDEK(ctx context.Context, kek *registry.KEK, rk *Rule, subject string, version int) (*registry.DEK, []byte, error) {
 	var raw []byte
 	var wrapped string
 	if !kek.Shared {
@@ -390,7 +420,7 @@ func (k *keyring) createDEK(ctx context.Context, kek *registry.KEK, rk *ruleKeys
 
 // readDEK returns the DEK for a ciphertext: the version from its prefix, or
 // the unversioned DEK when the rule does not rotate.
-func (k *keyring) readDEK(ctx context.Context, rk *ruleKeys, subject string, version int) (*dekEntry, error) {
+func (k *Keyring) ReadDEK(ctx context.Context, rk *Rule, subject string, version int) (*DEK, error) {
 	if h := rk.hotRead.Load(); h != nil && h.version == version && h.subject == subject && k.fresh(h.e) {
 		return h.e, nil
 	}
@@ -401,7 +431,7 @@ func (k *keyring) readDEK(ctx context.Context, rk *ruleKeys, subject string, ver
 	return e, err
 }
 
-func (k *keyring) readDEKSlow(ctx context.Context, rk *ruleKeys, subject string, version int) (*dekEntry, error) {
+func (k *Keyring) readDEKSlow(ctx context.Context, rk *Rule, subject string, version int) (*DEK, error) {
 	key := dekKey{rk.kekName, subject, rk.algorithm, version}
 	k.mu.RLock()
 	cached := k.read[key]
@@ -435,18 +465,18 @@ func (k *keyring) readDEKSlow(ctx context.Context, rk *ruleKeys, subject string,
 			return nil, err
 		}
 		if cached != nil {
-			return k.keepStale(func(e *dekEntry) { k.read[key] = e }, cached, rk, subject, err), nil
+			return k.keepStale(func(e *DEK) { k.read[key] = e }, cached, rk, subject, err), nil
 		}
 		return nil, err
 	}
-	return v.(*dekEntry), nil
+	return v.(*DEK), nil
 }
 
 // loadReadDEK fetches the KEK and DEK afresh (so deletions are seen when a
 // cached DEK's TTL ends). A deleted KEK or DEK is shredded unless
 // ReadDeletedKeys; a missing one is reported both as not found and as
 // shredded, since hard deletion leaves no trace.
-func (k *keyring) loadReadDEK(ctx context.Context, rk *ruleKeys, subject string, version int) (*dekEntry, error) {
+func (k *Keyring) loadReadDEK(ctx context.Context, rk *Rule, subject string, version int) (*DEK, error) {
 	kek, err := k.loadKEK(ctx, rk, true)
 	if err != nil {
 		return nil, err
@@ -472,7 +502,7 @@ func (k *keyring) loadReadDEK(ctx context.Context, rk *ruleKeys, subject string,
 
 // entryFor builds the primitive for a DEK, unwrapping its key material with
 // the KEK unless raw material is at hand (new or shared-KEK DEKs).
-func (k *keyring) entryFor(kek *registry.KEK, dek *registry.DEK, raw []byte) (*dekEntry, error) {
+func (k *Keyring) entryFor(kek *registry.KEK, dek *registry.DEK, raw []byte) (*DEK, error) {
 	if raw == nil && dek.KeyMaterial != "" {
 		var err error
 		if raw, err = base64.StdEncoding.DecodeString(dek.KeyMaterial); err != nil {
@@ -493,13 +523,13 @@ func (k *keyring) entryFor(kek *registry.KEK, dek *registry.DEK, raw []byte) (*d
 	if err != nil {
 		return nil, fmt.Errorf("%w: DEK key material does not parse: %v", ErrDEKUnwrapFailed, err)
 	}
-	return &dekEntry{version: max(dek.Version, 1), ts: dek.Ts, cipher: c, loaded: k.now()}, nil
+	return &DEK{version: max(dek.Version, 1), ts: dek.Ts, cipher: c, loaded: k.now()}, nil
 }
 
 // kek returns the rule's KEK. A write registers it when the rule names a
 // KMS type and key id; a read only looks it up (deleted KEKs included, so
 // old data stays readable).
-func (k *keyring) kek(ctx context.Context, rk *ruleKeys, read bool) (*registry.KEK, error) {
+func (k *Keyring) kek(ctx context.Context, rk *Rule, read bool) (*registry.KEK, error) {
 	key := kekKey{rk.kekName, read}
 	k.mu.RLock()
 	cached := k.keks[key]
@@ -530,7 +560,7 @@ func (k *keyring) kek(ctx context.Context, rk *ruleKeys, read bool) (*registry.K
 	return kek, k.checkKEK(rk, kek)
 }
 
-func (k *keyring) loadKEK(ctx context.Context, rk *ruleKeys, read bool) (*registry.KEK, error) {
+func (k *Keyring) loadKEK(ctx context.Context, rk *Rule, read bool) (*registry.KEK, error) {
 	kek, err := k.dekRegistry.KEK(ctx, rk.kekName, read)
 	if err == nil {
 		if read && kek.Deleted && !k.readDeleted {
@@ -561,7 +591,7 @@ func (k *keyring) loadKEK(ctx context.Context, rk *ruleKeys, read bool) (*regist
 	return &kek, nil
 }
 
-func (k *keyring) checkKEK(rk *ruleKeys, kek *registry.KEK) error {
+func (k *Keyring) checkKEK(rk *Rule, kek *registry.KEK) error {
 	if rk.kmsType != "" && rk.kmsType != kek.KmsType {
 		return fmt.Errorf("%w: KEK %q has kms type %q, rule says %q", ErrInvalidRule, kek.Name, kek.KmsType, rk.kmsType)
 	}
@@ -573,7 +603,7 @@ func (k *keyring) checkKEK(rk *ruleKeys, kek *registry.KEK) error {
 
 // kekAEAD wraps and unwraps DEKs with the KEK's key, trying the alternate
 // key ids (KEK kmsProps, else rule config) in order.
-func (k *keyring) kekAEAD(kek *registry.KEK) tink.AEAD {
+func (k *Keyring) kekAEAD(kek *registry.KEK) tink.AEAD {
 	ids := []string{kek.KmsKeyID}
 	alt, ok := kek.KmsProps[ParamAlternateKMSKeyIDs]
 	if !ok {
@@ -643,13 +673,13 @@ func (w *kekWrapper) Decrypt(ciphertext, ad []byte) ([]byte, error) {
 	return nil, fmt.Errorf("%w: %w", ErrDEKUnwrapFailed, joined)
 }
 
-// sealValue encrypts one value under DEK e and appends the stored form to
+// Seal encrypts one value under DEK e and appends the stored form to
 // dst: raw for bytes, padded base64 for strings, with the 0x00+version
 // prefix when the rule rotates DEKs. tmp is scratch space for the raw
 // ciphertext of strings; the grown tmp is returned for reuse.
 // ad is empty in Confluent's format; with Options.BindCiphertexts it names
 // the subject and field.
-func sealValue(e *dekEntry, rk *ruleKeys, asString bool, plaintext, ad, dst, tmp []byte, nonces *nonceSource) (out, tmpOut []byte, err error) {
+func Seal(e *DEK, rk *Rule, asString bool, plaintext, ad, dst, tmp []byte, nonces *NonceSource) (out, tmpOut []byte, err error) {
 	raw := dst
 	if asString {
 		raw = tmp[:0]
@@ -668,10 +698,10 @@ func sealValue(e *dekEntry, rk *ruleKeys, asString bool, plaintext, ad, dst, tmp
 	return raw, tmp, nil
 }
 
-// parseStored decodes a stored value (base64 for strings) and splits off
+// ParseStored decodes a stored value (base64 for strings) and splits off
 // the DEK version prefix when the rule rotates DEKs (version 0 otherwise).
 // tmp is scratch space for the decoded bytes; the grown tmp is returned.
-func parseStored(rk *ruleKeys, asString bool, stored, tmp []byte) (ct []byte, version int, tmpOut []byte, err error) {
+func ParseStored(rk *Rule, asString bool, stored, tmp []byte) (ct []byte, version int, tmpOut []byte, err error) {
 	ct = stored
 	if asString {
 		tmp, err = base64.StdEncoding.AppendDecode(tmp[:0], stored)
@@ -689,8 +719,8 @@ func parseStored(rk *ruleKeys, asString bool, stored, tmp []byte) (ct []byte, ve
 	return ct, 0, tmp, nil
 }
 
-// openValue appends the plaintext of ciphertext ct to dst.
-func openValue(e *dekEntry, ct, ad, dst []byte) ([]byte, error) {
+// Open appends the plaintext of ciphertext ct to dst.
+func Open(e *DEK, ct, ad, dst []byte) ([]byte, error) {
 	pt, err := e.cipher.open(dst, ct, ad)
 	if errors.Is(err, ErrInvalidCiphertext) {
 		return nil, err
