@@ -27,8 +27,8 @@ import (
 //   - one id per schema content (type, text, references) across all
 //     subjects, with one GUID per id;
 //   - rules and metadata per subject version: SchemaByID(ctx, S, id)
-//     answers with S's rules; unqualified, with the first version that
-//     registered the id (subjects by name, then version);
+//     answers with S's rules; unqualified, with those of the version
+//     that registered the id first;
 //   - a version registered without a rule set or metadata inherits the
 //     previous (latest live) version's;
 //   - registering what a live version of the subject already is — same
@@ -56,6 +56,7 @@ type Memory struct {
 	keks     map[string]*KEK
 	deks     map[dekID][]*DEK // versions ascending
 
+	seq     int // registrations so far
 	calls   []string
 	failing atomic.Int32
 	now     func() time.Time
@@ -76,6 +77,7 @@ type subjectState struct {
 
 // version is one subject version: an id plus its own rules and metadata.
 type version struct {
+	seq      int // registration order across subjects
 	number   int
 	id       int
 	metadata *Metadata
@@ -268,7 +270,8 @@ func (m *Memory) Register(ctx context.Context, subject string, s Schema, normali
 		st = &subjectState{next: 1}
 		m.subjects[subject] = st
 	}
-	v := &version{number: st.next, id: id, metadata: cloneMetadata(s.Metadata), ruleSet: cloneRuleSet(s.RuleSet)}
+	m.seq++
+	v := &version{seq: m.seq, number: st.next, id: id, metadata: cloneMetadata(s.Metadata), ruleSet: cloneRuleSet(s.RuleSet)}
 	st.next++
 	st.versions = append(st.versions, v)
 	return m.subjectSchema(subject, v), nil
@@ -304,8 +307,9 @@ func (m *Memory) lookup(ctx context.Context, subject string, s Schema, includeDe
 // answer carries the rules and metadata of that subject's latest version
 // with the id (live versions first, then soft-deleted ones: ids stay
 // readable after a soft delete, as records written with them remain).
-// Without one, or when the subject never had the id, it is the first
-// version that has it, subjects taken by name.
+// Without one, or when the subject never had the id, it is the version
+// that registered the id first (of those not permanently deleted), as a
+// real registry answers with the schema as first registered.
 func (m *Memory) SchemaByID(ctx context.Context, subject string, id int) (Schema, error) {
 	if err := m.begin(ctx); err != nil {
 		return Schema{}, err
@@ -339,21 +343,18 @@ type subjectVersion struct {
 	v       *version
 }
 
-// versionsWith lists the subject versions that have id, subjects by name.
+// versionsWith lists the subject versions that have id, in registration
+// order.
 func (m *Memory) versionsWith(id int, includeDeleted bool) []subjectVersion {
-	names := make([]string, 0, len(m.subjects))
-	for n := range m.subjects {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	var out []subjectVersion
-	for _, n := range names {
-		for _, v := range m.subjects[n].visible(includeDeleted) {
+	for n, st := range m.subjects {
+		for _, v := range st.visible(includeDeleted) {
 			if v.id == id {
 				out = append(out, subjectVersion{n, v})
 			}
 		}
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].v.seq < out[j].v.seq })
 	return out
 }
 
@@ -568,8 +569,7 @@ func (m *Memory) DeleteVersion(ctx context.Context, subject string, version int,
 }
 
 // SubjectVersionsOfID lists the subject versions that have schema id
-// (GET /schemas/ids/{id}/versions), subjects by name, as "subject" and
-// "version" pairs.
+// (GET /schemas/ids/{id}/versions) in registration order.
 func (m *Memory) SubjectVersionsOfID(ctx context.Context, id int, includeDeleted bool) ([]SubjectVersion, error) {
 	if err := m.begin(ctx); err != nil {
 		return nil, err
