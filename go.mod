@@ -24,6 +24,7 @@ require (
 	github.com/tink-crypto/tink-go-hcvault/v2 v2.1.0
 	github.com/tink-crypto/tink-go/v2 v2.9.0
 	github.com/twmb/franz-go v1.22.2
+	github.com/twmb/franz-go/pkg/sr v1.8.0
 	golang.org/x/sync v0.21.0
 	google.golang.org/api v0.169.0
 	google.golang.org/protobuf v1.36.11
