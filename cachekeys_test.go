@@ -1,80 +1,74 @@
 package tagseal
 
 import (
+	"context"
 	"testing"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry"
-	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/rules/encryption/deks"
-	cserde "github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/serde"
-
-	"github.com/tagseal/tagseal/internal/registrytest"
+	"github.com/tagseal/tagseal/internal/keyring"
+	"github.com/tagseal/tagseal/registry"
 	"github.com/tagseal/tagseal/tags"
 )
 
 // One test per cache named in core.go: two entries that differ only in the
 // part of the key easiest to forget must not collide. They run over the
-// HTTP registry double, which shares one id across subjects as real
+// embedded registry.Memory, which shares one id across subjects as real
 // registries do.
 
 const cacheKeySchema = `{"type":"record","name":"K","namespace":"cachekeys","fields":[
  {"name":"email","type":"string","confluent:tags":["PII"]}]}`
 
-func cacheKeyRule(kek, algorithm string, extra ...string) schemaregistry.Rule {
+func cacheKeyRule(kek, algorithm string, extra ...string) registry.Rule {
 	params := map[string]string{ParamKEKName: kek, ParamKMSType: "local-kms", ParamKMSKeyID: "k", ParamDEKAlgorithm: algorithm}
 	for i := 0; i+1 < len(extra); i += 2 {
 		params[extra[i]] = extra[i+1]
 	}
-	return schemaregistry.Rule{Name: "e", Kind: "TRANSFORM", Mode: "WRITEREAD", Type: "ENCRYPT", Tags: []string{"PII"}, Params: params}
+	return registry.Rule{Name: "e", Kind: "TRANSFORM", Mode: "WRITEREAD", Type: "ENCRYPT", Tags: []string{"PII"}, Params: params}
 }
 
-func cacheKeyClient(t *testing.T) (schemaregistry.Client, *registrytest.Server) {
-	t.Helper()
-	srv := registrytest.New(t)
-	c, err := schemaregistry.NewClient(schemaregistry.NewConfig(srv.URL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, srv
-}
+// cacheKeyRegistry is an embedded registry with real id semantics: one id
+// for identical text across subjects, rules per subject version.
+func cacheKeyRegistry(*testing.T) *registry.Memory { return registry.NewMemory() }
 
 // twoSubjects registers the same text under plain-value (no rules) and
 // ruled-value (an ENCRYPT rule) and returns the one id both get.
-func twoSubjects(t *testing.T, c schemaregistry.Client) int {
+func twoSubjects(t *testing.T, c *registry.Memory) int {
 	t.Helper()
-	a, err := c.Register("plain-value", schemaregistry.SchemaInfo{Schema: cacheKeySchema}, false)
+	ctx := context.Background()
+	a, err := c.Register(ctx, "plain-value", registry.Schema{Schema: cacheKeySchema}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := c.Register("ruled-value", schemaregistry.SchemaInfo{Schema: cacheKeySchema,
-		RuleSet: &schemaregistry.RuleSet{DomainRules: []schemaregistry.Rule{cacheKeyRule("kek-ck", AES256GCM)}}}, false)
+	b, err := c.Register(ctx, "ruled-value", registry.Schema{Schema: cacheKeySchema,
+		RuleSet: &registry.RuleSet{DomainRules: []registry.Rule{cacheKeyRule("kek-ck", AES256GCM)}}}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a != b {
-		t.Fatalf("ids %d and %d: the double must share ids", a, b)
+	if a.ID != b.ID {
+		t.Fatalf("ids %d and %d: the registry must share ids", a.ID, b.ID)
 	}
-	return a
+	return a.ID
 }
 
 // core.plans and core.writers, read side: the same id under two subjects
 // yields each subject's rules, whichever is asked first, alternating.
 func TestCacheKeyDeserializerPlansAndWritersBySubject(t *testing.T) {
-	c, _ := cacheKeyClient(t)
+	c := cacheKeyRegistry(t)
+	ctx := context.Background()
 	id := twoSubjects(t, c)
-	d, err := NewDeserializer(c, cserde.ValueSerde, nil)
+	d, err := NewDeserializer(c, Value, DeserializerConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for round := 0; round < 2; round++ {
 		for topic, want := range map[string]int{"plain": 0, "ruled": 1} {
-			w, err := d.writerSchema(topic, schemaRef{id: id})
+			w, err := d.writerSchema(ctx, topic, schemaRef{id: id})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if got := w.RuleSet != nil; got != (want == 1) {
 				t.Fatalf("round %d: writer schema of %s has rules: %v", round, topic, got)
 			}
-			src, err := d.source(topic, schemaRef{id: id})
+			src, err := d.source(ctx, topic, schemaRef{id: id})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -87,18 +81,16 @@ func TestCacheKeyDeserializerPlansAndWritersBySubject(t *testing.T) {
 
 // core.plans, Serializer.resolved and Serializer.hot, write side.
 func TestCacheKeySerializerPlansBySubject(t *testing.T) {
-	c, _ := cacheKeyClient(t)
+	c := cacheKeyRegistry(t)
+	ctx := context.Background()
 	twoSubjects(t, c)
-	conf := NewSerializerConfig()
-	conf.AutoRegisterSchemas, conf.UseLatestVersion = false, true
-	conf.RuleConfig = map[string]string{"secret": "s"}
-	s, err := NewSerializer(c, cserde.ValueSerde, conf)
+	s, err := NewSerializer(c, Value, SerializerConfig{UseLatestVersion: true, Keys: Keys{RuleConfig: map[string]string{"secret": "s"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for round := 0; round < 2; round++ {
 		for _, topic := range []string{"plain", "ruled"} {
-			_, subject, p, err := s.target(topic, map[string]any{"email": "x"})
+			_, subject, p, err := s.target(ctx, topic, map[string]any{"email": "x"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -111,15 +103,16 @@ func TestCacheKeySerializerPlansBySubject(t *testing.T) {
 
 // core.latest: a latest-with-metadata answer is not the plain latest one.
 func TestCacheKeyLatestByMetadata(t *testing.T) {
-	c, _ := cacheKeyClient(t)
+	c := cacheKeyRegistry(t)
+	ctx := context.Background()
 	for i, app := range []string{"one", "two"} {
 		schema := `{"type":"record","name":"L","fields":[{"name":"f` + app + `","type":"string"}]}`
-		if _, err := c.Register("latest-value", schemaregistry.SchemaInfo{Schema: schema,
-			Metadata: &schemaregistry.Metadata{Properties: map[string]string{"app": app}}}, false); err != nil {
+		if _, err := c.Register(ctx, "latest-value", registry.Schema{Schema: schema,
+			Metadata: &registry.Metadata{Properties: map[string]string{"app": app}}}, false); err != nil {
 			t.Fatalf("version %d: %v", i+1, err)
 		}
 	}
-	d, err := NewDeserializer(c, cserde.ValueSerde, nil)
+	d, err := NewDeserializer(c, Value, DeserializerConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +120,7 @@ func TestCacheKeyLatestByMetadata(t *testing.T) {
 		metadata map[string]string
 		version  int
 	}{{nil, 2}, {map[string]string{"app": "one"}, 1}, {nil, 2}, {map[string]string{"app": "two"}, 2}, {map[string]string{"app": "one"}, 1}} {
-		m, err := d.latestSchema("latest-value", q.metadata)
+		m, err := d.latestSchema(ctx, "latest-value", q.metadata)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -140,37 +133,34 @@ func TestCacheKeyLatestByMetadata(t *testing.T) {
 // keyring.write and keyring.read: a DEK belongs to (KEK, subject,
 // algorithm[, version]); none of them may be dropped from the key.
 func TestCacheKeyDEKs(t *testing.T) {
-	c, _ := cacheKeyClient(t)
-	dc, err := deks.NewClient(c.Config())
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := newKeyring(dc, nil, map[string]string{"secret": "s"}, Options{})
-	keysOf := func(r schemaregistry.Rule) *ruleKeys {
-		rs := tags.FromSchema(&schemaregistry.SchemaInfo{RuleSet: &schemaregistry.RuleSet{DomainRules: []schemaregistry.Rule{r}}})
-		return parseRuleKeys(&rs.Field[0])
+	c := cacheKeyRegistry(t)
+	ctx := context.Background()
+	k := keyring.New(c, keyring.Config{RuleConfig: map[string]string{"secret": "s"}})
+	keysOf := func(r registry.Rule) *keyring.Rule {
+		rs := tags.FromSchema(&registry.Schema{RuleSet: &registry.RuleSet{DomainRules: []registry.Rule{r}}})
+		return keyring.ParseRule(&rs.Field[0])
 	}
 	gcm := keysOf(cacheKeyRule("kek-deks", AES256GCM))
 	siv := keysOf(cacheKeyRule("kek-deks", AES256SIV))
 	rotating := keysOf(cacheKeyRule("kek-deks", AES256GCM, ParamDEKExpiryDays, "30"))
 	otherKEK := keysOf(cacheKeyRule("kek-deks-2", AES256GCM))
 
-	write := func(rk *ruleKeys, subject string) *dekEntry {
+	write := func(rk *keyring.Rule, subject string) *keyring.DEK {
 		t.Helper()
-		e, err := k.writeDEK(rk, subject)
+		e, err := k.WriteDEK(ctx, rk, subject)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return e
 	}
 	base := write(gcm, "a")
-	for name, e := range map[string]*dekEntry{
+	for name, e := range map[string]*keyring.DEK{
 		"subject":   write(gcm, "b"),
 		"algorithm": write(siv, "a"),
 		"rotation":  write(rotating, "a"),
 		"kek":       write(otherKEK, "a"),
 	} {
-		if e == base || e.cipher == base.cipher {
+		if e == base {
 			t.Errorf("a DEK differing only in %s shares the cached entry", name)
 		}
 	}
@@ -178,22 +168,22 @@ func TestCacheKeyDEKs(t *testing.T) {
 		t.Error("the same key did not hit the cache")
 	}
 
-	read := func(rk *ruleKeys, subject string, version int) *dekEntry {
+	read := func(rk *keyring.Rule, subject string, version int) *keyring.DEK {
 		t.Helper()
-		e, err := k.readDEK(rk, subject, version)
+		e, err := k.ReadDEK(ctx, rk, subject, version)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return e
 	}
 	r := read(gcm, "a", 0)
-	if rb := read(gcm, "b", 0); rb == r || rb.cipher == r.cipher {
+	if rb := read(gcm, "b", 0); rb == r {
 		t.Error("read DEKs of two subjects share an entry")
 	}
-	if rs := read(siv, "a", 0); rs == r || rs.cipher == r.cipher {
+	if rs := read(siv, "a", 0); rs == r {
 		t.Error("read DEKs of two algorithms share an entry")
 	}
-	if rv := read(rotating, "a", 1); rv == r || rv.cipher == r.cipher {
+	if rv := read(rotating, "a", 1); rv == r {
 		t.Error("the versioned and unversioned read DEKs share an entry")
 	}
 }

@@ -40,4 +40,3 @@ func FuzzFrame(f *testing.F) {
 		}
 	})
 }
-
