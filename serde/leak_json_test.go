@@ -972,3 +972,132 @@ func FuzzJSONLeak(f *testing.F) {
 		checkJSONLeak(t, client, ser, opener, seed, &jsonLeakStats{refusals: map[string]int{}})
 	})
 }
+
+// TestJSONLeakIssue12 covers the four schemas that left tagged values in
+// plaintext: each now encrypts and reads back through the Deserializer.
+func TestJSONLeakIssue12(t *testing.T) {
+	cases := []struct {
+		name, schema string
+		meta         map[string][]string
+		value        string
+		secrets      []string
+	}{
+		{"metadata-below-recursion", `{"type":"object","properties":{"email":{"type":"string"},"child":{"$ref":"#"}}}`,
+			map[string][]string{"$.child.email": {"PII"}},
+			`{"email":"a","child":{"email":"secret-child-mail","child":{"email":"b"}}}`, []string{"secret-child-mail"}},
+		{"additionalProperties", `{"type":"object","properties":{"id":{"type":"integer"}},
+		  "additionalProperties":{"type":"string","confluent:tags":["PII"]}}`, nil,
+			`{"id":1,"passport":"secret-passport","phone":"secret-phone"}`, []string{"secret-passport", "secret-phone"}},
+		{"patternProperties", `{"type":"object","properties":{"id":{"type":"integer"}},
+		  "patternProperties":{"^pii_":{"type":"string","confluent:tags":["PII"]}}}`, nil,
+			`{"id":1,"pii_name":"secret-name","other":"visible"}`, []string{"secret-name"}},
+		{"if-then", `{"type":"object","properties":{"kind":{"type":"string"}},
+		  "if":{"properties":{"kind":{"const":"person"}},"required":["kind"]},
+		  "then":{"properties":{"email":{"type":"string","confluent:tags":["PII"]}}}}`, nil,
+			`{"kind":"person","email":"secret-then-mail"}`, []string{"secret-then-mail"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			client := newClient(t)
+			info := schemaregistry.SchemaInfo{Schema: c.schema, SchemaType: "JSON",
+				RuleSet: &schemaregistry.RuleSet{DomainRules: []schemaregistry.Rule{rule(t, "local-kms", map[string]string{"onFailure": "ERROR"})}}}
+			if c.meta != nil {
+				info.Metadata = &schemaregistry.Metadata{Tags: c.meta}
+			}
+			if _, err := client.Register("i12-value", info, false); err != nil {
+				t.Fatal(err)
+			}
+			b, err := newSerializer(t, client, serde.Options{Validate: true}).Serialize("i12", json.RawMessage(c.value))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range c.secrets {
+				if bytes.Contains(b, []byte(s)) {
+					t.Fatalf("%s in plaintext: %s", s, b[5:])
+				}
+			}
+			got, err := newDeserializer(t, client, testSecret, serde.Options{}).Deserialize("i12", b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			have, _ := json.Marshal(got)
+			var want any
+			_ = json.Unmarshal([]byte(c.value), &want)
+			wantB, _ := json.Marshal(want)
+			if !bytes.Equal(have, wantB) {
+				t.Fatalf("read back %s, want %s", have, wantB)
+			}
+		})
+	}
+}
+
+// TestJSONRefusesUnplaceableTags: a rule-selected tag under a keyword the
+// rewriter does not walk fails Serialize with a *PlanError naming the path
+// and keyword, never with the value; an unselected tag there is allowed.
+func TestJSONRefusesUnplaceableTags(t *testing.T) {
+	cases := []struct {
+		name, schema, path, keyword string
+		sentinel                    error
+	}{
+		{"not", `{"type":"object","properties":{"a":{"type":"object","not":{"properties":{"x":{"type":"string","confluent:tags":["PII"]}},"required":["x"]}}}}`,
+			"$.a", "not", serde.ErrUnplaceableTag},
+		{"propertyNames", `{"type":"object","propertyNames":{"maxLength":20,"confluent:tags":["PII"]}}`, "$", "propertyNames", serde.ErrUnplaceableTag},
+		{"unevaluatedProperties", `{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object",
+		  "properties":{"b":{"type":"object","unevaluatedProperties":{"type":"string","confluent:tags":["PII"]}}}}`,
+			"$.b", "unevaluatedProperties", serde.ErrUnplaceableTag},
+		{"unevaluatedItems", `{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"array",
+		  "unevaluatedItems":{"type":"string","confluent:tags":["PII"]}}`, "$", "unevaluatedItems", serde.ErrUnplaceableTag},
+		{"tagged-integer-under-then", `{"type":"object","if":{"required":["k"]},"then":{"properties":{"n":{"type":"integer","confluent:tags":["PII"]}}}}`,
+			"$.n", "properties", serde.ErrUnsupportedTaggedType},
+		{"tagged-integer-map", `{"type":"object","additionalProperties":{"type":"integer","confluent:tags":["PII"]}}`,
+			"$.*", "additionalProperties", serde.ErrUnsupportedTaggedType},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			client := newClient(t)
+			registerJSON(t, client, "rf-value", c.schema, rule(t, "local-kms", nil))
+			_, err := newSerializer(t, client, serde.Options{}).Serialize("rf", json.RawMessage(`{"secret-value":"zz"}`))
+			var pe *serde.PlanError
+			if !errors.Is(err, c.sentinel) || !errors.As(err, &pe) || pe.Path != c.path || pe.Keyword != c.keyword {
+				t.Fatalf("err = %v, want %v at %s (%s)", err, c.sentinel, c.path, c.keyword)
+			}
+			if strings.Contains(err.Error(), "secret-value") || strings.Contains(err.Error(), "zz") {
+				t.Fatalf("error carries the value: %v", err)
+			}
+		})
+	}
+	t.Run("unselected tag under not", func(t *testing.T) {
+		client := newClient(t)
+		registerJSON(t, client, "rn-value", `{"type":"object","properties":{"email":{"type":"string","confluent:tags":["PII"]}},
+		  "not":{"properties":{"x":{"type":"string","confluent:tags":["OTHER"]}},"required":["x"]}}`, rule(t, "local-kms", nil))
+		b, err := newSerializer(t, client, serde.Options{}).Serialize("rn", json.RawMessage(`{"email":"secret-mail"}`))
+		if err != nil || bytes.Contains(b, []byte("secret-mail")) {
+			t.Fatalf("%v %s", err, b)
+		}
+	})
+}
+
+// TestJSONEncryptsOncePerRule: properties and allOf both tag "email", and
+// two anyOf branches match "note"; each value carries one ciphertext, which
+// the independent opener opens directly.
+func TestJSONEncryptsOncePerRule(t *testing.T) {
+	client := newClient(t)
+	registerJSON(t, client, "once-value", `{"type":"object",
+	  "properties":{"email":{"type":"string","confluent:tags":["PII"]},"note":{"anyOf":[{"type":"string","confluent:tags":["PII"]},{"type":"string","minLength":1,"confluent:tags":["PII"]}]}},
+	  "allOf":[{"properties":{"email":{"type":"string","confluent:tags":["PII"]}}}]}`, rule(t, "local-kms", nil))
+	b, err := newSerializer(t, client, serde.Options{}).Serialize("once", json.RawMessage(`{"email":"secret-mail","note":"secret-note"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]string
+	if err := json.Unmarshal(b[5:], &got); err != nil {
+		t.Fatal(err)
+	}
+	o := newLeafOpener(t, client, testSecret)
+	for k, want := range map[string]string{"email": "secret-mail", "note": "secret-note"} {
+		pt, err := o.open(kekName(t), "once-value", "", []byte(got[k]), true)
+		if err != nil || string(pt) != want {
+			t.Fatalf("%s: opened %q, %v", k, pt, err)
+		}
+	}
+}

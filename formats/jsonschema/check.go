@@ -136,33 +136,17 @@ func (c *checker) walk(s *jsonschema.Schema, path, keyword string) error {
 	return nil
 }
 
-// dynamic refuses a $dynamicRef or $recursiveRef whose target another
-// schema of the same dynamic anchor could replace at validation time: the
-// rewriter follows the static target only, so when any rule-selected tag
-// exists the choice could hide it.
+// dynamic refuses a $dynamicRef or $recursiveRef whose target carries a
+// dynamic anchor: another schema with that anchor, anywhere in the dynamic
+// scope (even one no static reference reaches), could replace it at
+// validation time, and the rewriter follows the static target only. It is
+// refused when any schema text holds an inline tag.
 func (c *checker) dynamic() error {
-	if len(c.dynRefs) == 0 {
+	if !c.p.inlineTags {
 		return nil
 	}
-	all := reachable(c.p.root)
-	anySelected := false
-	anchors := map[string]int{}
-	recursive := 0
-	for _, s := range all {
-		if tags := ownTags(s); len(tags) > 0 && len(c.p.sel.RulesFor("$", tags)) > 0 {
-			anySelected = true
-		}
-		if s.DynamicAnchor != "" {
-			anchors[s.DynamicAnchor]++
-		}
-		if s.RecursiveAnchor {
-			recursive++
-		}
-	}
 	for _, d := range c.dynRefs {
-		ambiguous := d.keyword == "$dynamicRef" && d.target.DynamicAnchor != "" && anchors[d.target.DynamicAnchor] > 1 ||
-			d.keyword == "$recursiveRef" && d.target.RecursiveAnchor && recursive > 1
-		if ambiguous && anySelected {
+		if d.keyword == "$dynamicRef" && d.target.DynamicAnchor != "" || d.keyword == "$recursiveRef" && d.target.RecursiveAnchor {
 			return &PlanError{Path: d.path, Keyword: d.keyword, Reason: "its target depends on the dynamic scope", Err: ErrUnplaceableTag}
 		}
 	}

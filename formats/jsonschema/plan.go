@@ -83,6 +83,8 @@ type Plan struct {
 	title  string
 	tagged bool
 	rules  ruleCache
+	// inlineTags: some schema text (root or reference) holds "confluent:tags".
+	inlineTags bool
 }
 
 // Compile compiles schema with its references and checks every tag it
@@ -111,7 +113,10 @@ func Compile(schema string, refs []Reference, sel RuleSelector) (*Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSchema, err)
 	}
-	p := &Plan{root: root, sel: sel, title: root.Title}
+	p := &Plan{root: root, sel: sel, title: root.Title, inlineTags: strings.Contains(schema, "confluent:tags")}
+	for _, r := range refs {
+		p.inlineTags = p.inlineTags || strings.Contains(r.Schema, "confluent:tags")
+	}
 	// Tagged is decided without the walk: metadata.tags patterns match
 	// paths only a record has (map keys, undeclared members, depths below
 	// recursion), so any active rule means the record may hold a tagged
