@@ -10,6 +10,7 @@ TARGETS=(
   ./formats/jsonschema:FuzzRewrite
   ./formats/protobuf:FuzzRewrite
   ./serde:FuzzFrame
+  ./serde:FuzzJSONLeak
   ./serde:FuzzStoredValue
 )
 # fuzz_target runs one target. On Go < 1.27 the coordinator can end a clean
