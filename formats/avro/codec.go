@@ -1,6 +1,7 @@
 package avro
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"sync"
@@ -95,10 +96,15 @@ func (p *Plan) Decode(data []byte, reader *Plan, target any) (_ any, err error) 
 	return target, nil
 }
 
+// errCodecPanic marks an error recovered from a hamba/avro panic, so tests
+// and fuzz targets can tell a crash the recovery hid from an ordinary
+// decode error.
+var errCodecPanic = errors.New("codec panic")
+
 // recoverAs turns a panic inside hamba/avro (seen in older releases on some
 // schemas) into a typed error: input bytes must never crash the caller.
 func recoverAs(sentinel error, err *error) {
 	if r := recover(); r != nil {
-		*err = fmt.Errorf("%w: codec panic: %v", sentinel, r)
+		*err = fmt.Errorf("%w: %w: %v", sentinel, errCodecPanic, r)
 	}
 }

@@ -163,6 +163,10 @@ func FuzzRewrite(f *testing.F) {
 		// the identity rewrite keeps the message's meaning.
 		a, errIn := p.Decode([]int{0}, in, nil)
 		b, errOut := p.Decode([]int{0}, out, nil)
+		// A panic recovered into an error is still a crash.
+		if errors.Is(errIn, errCodecPanic) || errors.Is(errOut, errCodecPanic) {
+			t.Fatalf("decoder panicked: %v / %v", errIn, errOut)
+		}
 		if errIn == nil && (errOut != nil || !proto.Equal(a.(proto.Message), b.(proto.Message))) {
 			t.Fatalf("identity rewrite changed the message: %v", errOut)
 		}
