@@ -287,3 +287,36 @@ func TestTaggedRecordEveryOccurrence(t *testing.T) {
 		t.Fatal("untagged plan reports Tagged")
 	}
 }
+
+// Two schemas with a record of the same full name, recursive under a map:
+// with one codec configuration for every schema, hamba/avro reused the
+// first schema's encoder for the second's nested records, writing their
+// fields in the first schema's order — the rewriter then encrypted a
+// public value and copied the tagged one in clear. Found by the generated
+// leak test (serde.TestAvroLeakGenerated).
+func TestSameRecordNameInTwoSchemas(t *testing.T) {
+	a, err := Compile(`{"name":"lk.R","type":"record","fields":[{"name":"s0","type":"string"},{"name":"s1","type":"string"},
+	 {"name":"next","type":{"type":"map","values":"lk.R"}}]}`, nil, selector{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Encode(map[string]any{"s0": "x", "s1": "y", "next": map[string]any{"k": map[string]any{"s0": "x", "s1": "y", "next": map[string]any{}}}}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := Compile(`{"name":"lk.R","type":"record","fields":[{"name":"s1","type":"string"},{"name":"s0","type":"string","confluent:tags":["PII"]},
+	 {"name":"next","type":{"type":"map","values":"lk.R"}}]}`, nil, selector{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := b.Encode(map[string]any{"s1": "pub", "s0": "secret", "next": map[string]any{"k": map[string]any{"s1": "pub2", "s0": "secret2", "next": map[string]any{}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := b.Rewrite(in, nil, upper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(out, []byte("secret")) || !bytes.Contains(out, []byte("pub2")) {
+		t.Fatalf("nested record encoded with another schema's encoder: %q", out)
+	}
+}

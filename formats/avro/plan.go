@@ -98,6 +98,7 @@ type node struct {
 // Plan is a compiled schema: the hamba schema for encoding and decoding, and
 // the tree the rewriter walks. A Plan is immutable and safe for concurrent use.
 type Plan struct {
+	*codec
 	schema avro.Schema
 	root   *node
 	leaves []*Leaf
@@ -127,7 +128,7 @@ func Compile(schema string, references []string, sel RuleSelector) (*Plan, error
 		return nil, err
 	}
 	c.finishSizes()
-	p := &Plan{schema: parsed, root: root, leaves: c.leaves}
+	p := &Plan{codec: newCodec(), schema: parsed, root: root, leaves: c.leaves}
 	if n, ok := parsed.(avro.NamedSchema); ok {
 		p.name = n.FullName()
 	}
