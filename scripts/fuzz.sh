@@ -11,6 +11,7 @@ TARGETS=(
   ./formats/protobuf:FuzzRewrite
   ./serde:FuzzFrame
   ./serde:FuzzStoredValue
+  ./serde:FuzzAvroLeak
 )
 # fuzz_target runs one target. On Go < 1.27 the coordinator can end a clean
 # run with a bare "context deadline exceeded" at the -fuzztime boundary

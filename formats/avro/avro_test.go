@@ -223,6 +223,7 @@ func TestCompileRefusesUnplaceableTags(t *testing.T) {
 		{"bytes in union", rec(`["null",{"type":"bytes","confluent:tags":["PII"]}]`), "n.R.f[branch 1]", "confluent:tags on bytes", ErrUnplaceableTag},
 		{"record", `{"type":"record","name":"R","namespace":"n","confluent:tags":["PII"],"fields":[{"name":"f","type":"string"}]}`, "n.R", "confluent:tags on record", ErrUnplaceableTag},
 		{"nested record", rec(`{"type":"record","name":"S","confluent:tags":["PII"],"fields":[]}`), "n.S", "confluent:tags on record", ErrUnplaceableTag},
+		{"record with an untagged field", rec(`{"type":"record","name":"S","confluent:tags":["PII"],"fields":[{"name":"a","type":"string","confluent:tags":["PII"]},{"name":"b","type":"string"}]}`), "n.S", "confluent:tags on record", ErrUnplaceableTag},
 		{"enum", rec(`{"type":"enum","name":"E","symbols":["A"],"confluent:tags":["PII"]}`), "n.E", "confluent:tags on enum", ErrUnplaceableTag},
 		{"fixed via reference", rec(`{"type":"array","items":"n.F"}`), "n.F", "confluent:tags on fixed", ErrUnplaceableTag},
 		{"top-level string", `{"type":"string","confluent:tags":["PII"]}`, "(top-level schema)", "confluent:tags on string", ErrUnplaceableTag},
@@ -250,10 +251,17 @@ func TestCompileRefusesUnplaceableTags(t *testing.T) {
 			}
 		})
 	}
-	// Tags no rule selects are inert, wherever they are.
-	if _, err := Compile(`{"type":"record","name":"R","confluent:tags":["OTHER"],"fields":[
-		{"name":"f","type":{"type":"array","items":{"type":"string","confluent:tags":["OTHER"]}}}]}`, nil, ruleOn{}); err != nil {
-		t.Fatal(err)
+	// Tags no rule selects are inert, wherever they are; tags on types
+	// whose values the field's (or every field's) rules already encrypt
+	// add nothing and are allowed.
+	for _, ok := range []string{
+		`{"type":"record","name":"R","confluent:tags":["OTHER"],"fields":[{"name":"f","type":{"type":"array","items":{"type":"string","confluent:tags":["OTHER"]}}}]}`,
+		`{"type":"record","name":"R","fields":[{"name":"f","confluent:tags":["PII"],"type":{"type":"array","items":{"type":"string","confluent:tags":["PII"]}}}]}`,
+		`{"type":"record","name":"R","confluent:tags":["PII"],"fields":[{"name":"f","type":"string","confluent:tags":["PII"]}]}`,
+	} {
+		if _, err := Compile(ok, nil, ruleOn{}); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
 	}
 }
 

@@ -173,7 +173,7 @@ func (c *compiler) compile(s avro.Schema, rules []int, path, pos string, inUnion
 	if ref, ok := s.(*avro.RefSchema); ok {
 		s = ref.Schema()
 	}
-	if err := c.typeTags(s, path, pos); err != nil {
+	if err := c.typeTags(s, rules, path, pos); err != nil {
 		return nil, err
 	}
 	tagged := len(rules) > 0
@@ -259,18 +259,27 @@ func (c *compiler) record(rs *avro.RecordSchema) (*node, error) {
 	}
 	n := c.newNode(kRecord)
 	c.records[rs.FullName()] = n
-	for _, f := range rs.Fields() {
+	var covered []int // rules that select every field (none without fields)
+	for i, f := range rs.Fields() {
 		fullName := rs.FullName() + "." + f.Name()
 		inline, ok := tagsOf(f.Prop("confluent:tags"))
 		if !ok {
 			return nil, malformedTags(fullName, "field")
 		}
 		rules := c.sel.RulesFor(fullName, inline)
+		if i == 0 {
+			covered = rules
+		} else {
+			covered = slices.DeleteFunc(slices.Clone(covered), func(r int) bool { return !slices.Contains(rules, r) })
+		}
 		fn, err := c.compile(f.Type(), rules, fullName, "", false)
 		if err != nil {
 			return nil, err
 		}
 		n.fields = append(n.fields, fn)
+	}
+	if err := c.placeTypeTags(rs.Prop("confluent:tags"), rs.FullName(), "named type", avro.Record, covered); err != nil {
+		return nil, err
 	}
 	return n, nil
 }
@@ -328,12 +337,15 @@ func malformedTags(path, where string) error {
 // typeTags checks "confluent:tags" on a type rather than on a field (on a
 // record, enum or fixed, or on an array, map or primitive written as an
 // object). Confluent reads tags from record fields only, so such a tag
-// encrypts nothing there; tagseal refuses it when it selects a rule the
-// field's own tags and metadata.tags do not, rather than leave its values
-// in clear. Tags no rule selects are inert and allowed.
-func (c *compiler) typeTags(s avro.Schema, path, pos string) error {
+// encrypts nothing by itself. tagseal refuses it when it selects a rule
+// that does not already cover the values it sits on: for a type inside a
+// field, a rule the field's own tags and metadata.tags do not select
+// (rules, nil at the top level); for a record (checked in record), a rule
+// that does not select every field of the record. Tags no rule selects
+// are inert and allowed.
+func (c *compiler) typeTags(s avro.Schema, rules []int, path, pos string) error {
 	ps, ok := s.(avro.PropertySchema)
-	if !ok {
+	if !ok || s.Type() == avro.Record {
 		return nil
 	}
 	at, where := path+pos, "type"
@@ -343,17 +355,20 @@ func (c *compiler) typeTags(s avro.Schema, path, pos string) error {
 	if at == "" {
 		at = "(top-level schema)"
 	}
-	tags, ok := tagsOf(ps.Prop("confluent:tags"))
+	return c.placeTypeTags(ps.Prop("confluent:tags"), at, where, s.Type(), rules)
+}
+
+func (c *compiler) placeTypeTags(prop any, at, where string, typ avro.Type, covered []int) error {
+	tags, ok := tagsOf(prop)
 	if !ok {
 		return malformedTags(at, where)
 	}
 	if len(tags) == 0 {
 		return nil
 	}
-	without := c.sel.RulesFor(at, nil)
 	for _, r := range c.sel.RulesFor(at, tags) {
-		if !slices.Contains(without, r) {
-			return &PlanError{Path: at, Keyword: "confluent:tags on " + string(s.Type()), Err: ErrUnplaceableTag,
+		if !slices.Contains(covered, r) {
+			return &PlanError{Path: at, Keyword: "confluent:tags on " + string(typ), Err: ErrUnplaceableTag,
 				Reason: "tags are read from record fields only; put them on the field"}
 		}
 	}
