@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -528,11 +529,24 @@ func (s *leakStats) refused(err error) {
 		if strings.HasPrefix(kw, "confluent:tags on ") {
 			kw = "confluent:tags on <type>"
 		}
+		// Generated message and enum names: one bucket each.
+		kw = strings.ReplaceAll(kw, "lk.E", "<enum>")
+		kw = generatedName.ReplaceAllString(kw, "<message>")
 		reason += " (" + kw + ")"
 	} else {
 		reason += " (value in a non-carrier union branch)"
 	}
 	s.refusals[reason]++
+}
+
+func (s *leakStats) add(o *leakStats) {
+	s.schemas += o.schemas
+	s.ok += o.ok
+	s.leaves += o.leaves
+	s.selected += o.selected
+	for k, n := range o.refusals {
+		s.refusals[k] += n
+	}
 }
 
 func (s *leakStats) log(t *testing.T, format string) {
@@ -551,7 +565,9 @@ func (s *leakStats) log(t *testing.T, format string) {
 	}
 }
 
-// avLeakEnv is what one run of generated schemas shares.
+var generatedName = regexp.MustCompile(`\b(lk|dp)\.[A-Za-z0-9.]+`)
+
+// leakEnv is what one run of generated schemas shares.
 type leakEnv struct {
 	client schemaregistry.Client
 	ser    *serde.Serializer

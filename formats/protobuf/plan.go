@@ -90,6 +90,8 @@ type message struct {
 	// deep reports whether the message or anything under it has a tagged
 	// field; other submessages are copied without a walk.
 	deep bool
+	// covered are the rules that select every field (for message_meta tags).
+	covered []int
 	// implicit are the tagged singular string fields outside any oneof.
 	// Confluent encrypts them even when unset (the empty string), and its
 	// readers expect ciphertext there, so writes fill them in when absent.
@@ -212,7 +214,7 @@ func (b *builder) file(fd protoreflect.FileDescriptor, seen map[string]bool) err
 	if _, registered := b.sources[fd.Path()]; !registered {
 		return nil
 	}
-	if err := b.optionTags(fd.Path(), fd.Options(), confluent.E_FileMeta, "(confluent.file_meta).tags"); err != nil {
+	if err := b.optionTags(fd.Path(), fd.Options(), confluent.E_FileMeta, "(confluent.file_meta).tags", nil); err != nil {
 		return err
 	}
 	if err := b.enums(fd.Enums()); err != nil {
@@ -227,10 +229,11 @@ func (b *builder) file(fd protoreflect.FileDescriptor, seen map[string]bool) err
 func (b *builder) messages(ms protoreflect.MessageDescriptors) error {
 	for i := 0; i < ms.Len(); i++ {
 		md := ms.Get(i)
-		if _, err := b.message(md); err != nil {
+		m, err := b.message(md)
+		if err != nil {
 			return err
 		}
-		if err := b.optionTags(string(md.FullName()), md.Options(), confluent.E_MessageMeta, "(confluent.message_meta).tags"); err != nil {
+		if err := b.optionTags(string(md.FullName()), md.Options(), confluent.E_MessageMeta, "(confluent.message_meta).tags", append([]int{}, m.covered...)); err != nil {
 			return err
 		}
 		if err := b.enums(md.Enums()); err != nil {
@@ -249,12 +252,12 @@ func (b *builder) messages(ms protoreflect.MessageDescriptors) error {
 func (b *builder) enums(es protoreflect.EnumDescriptors) error {
 	for i := 0; i < es.Len(); i++ {
 		ed := es.Get(i)
-		if err := b.optionTags(string(ed.FullName()), ed.Options(), confluent.E_EnumMeta, "(confluent.enum_meta).tags"); err != nil {
+		if err := b.optionTags(string(ed.FullName()), ed.Options(), confluent.E_EnumMeta, "(confluent.enum_meta).tags", nil); err != nil {
 			return err
 		}
 		for j := 0; j < ed.Values().Len(); j++ {
 			vd := ed.Values().Get(j)
-			if err := b.optionTags(string(vd.FullName()), vd.Options(), confluent.E_EnumValueMeta, "(confluent.enum_value_meta).tags"); err != nil {
+			if err := b.optionTags(string(vd.FullName()), vd.Options(), confluent.E_EnumValueMeta, "(confluent.enum_value_meta).tags", nil); err != nil {
 				return err
 			}
 		}
@@ -291,8 +294,10 @@ func (b *builder) extensions(xs protoreflect.ExtensionDescriptors) error {
 // optionTags refuses (confluent.file_meta), (confluent.message_meta),
 // (confluent.enum_meta) and (confluent.enum_value_meta) tags that select a
 // rule: Confluent reads tags from fields only, so they would encrypt
-// nothing. Tags no rule selects are inert.
-func (b *builder) optionTags(at string, opts proto.Message, xt protoreflect.ExtensionType, keyword string) error {
+// nothing. Allowed are tags no rule selects (inert), rules that select
+// the name without them (or, for a message, covered: the rules that
+// select every field of the message, whose values are encrypted anyway).
+func (b *builder) optionTags(at string, opts proto.Message, xt protoreflect.ExtensionType, keyword string, covered []int) error {
 	tags, err := metaTags(opts, xt)
 	if err != nil {
 		return &PlanError{Path: at, Keyword: keyword, Err: ErrUnplaceableTag, Reason: "options cannot be read: " + err.Error()}
@@ -300,9 +305,11 @@ func (b *builder) optionTags(at string, opts proto.Message, xt protoreflect.Exte
 	if len(tags) == 0 {
 		return nil
 	}
-	without := b.sel.RulesFor(at, nil)
+	if covered == nil {
+		covered = b.sel.RulesFor(at, nil)
+	}
 	for _, r := range b.sel.RulesFor(at, tags) {
-		if !slices.Contains(without, r) {
+		if !slices.Contains(covered, r) {
 			return &PlanError{Path: at, Keyword: keyword, Err: ErrUnplaceableTag,
 				Reason: "tags are read from fields only; put them on the field"}
 		}
@@ -325,6 +332,11 @@ func (b *builder) message(md protoreflect.MessageDescriptor) (*message, error) {
 			return nil, err
 		}
 		rules := b.sel.RulesFor(string(fd.FullName()), inline)
+		if i == 0 {
+			m.covered = rules
+		} else {
+			m.covered = slices.DeleteFunc(slices.Clone(m.covered), func(r int) bool { return !slices.Contains(rules, r) })
+		}
 		if len(rules) > 0 && md.IsMapEntry() && fd.Number() == 1 {
 			return nil, &PlanError{Path: string(fd.FullName()), Keyword: "map key", Err: ErrUnplaceableTag,
 				Reason: "map keys are not encrypted; tag the map field to encrypt its values"}
