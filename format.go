@@ -87,7 +87,7 @@ func compileFormat(info *registry.Schema, refs []reference, sel ruleSelector) (f
 type avroPlan struct{ p *avro.Plan }
 
 func (avroPlan) schemaType() string               { return TypeAvro }
-func (a avroPlan) tagged() bool                   { return len(a.p.Leaves()) > 0 }
+func (a avroPlan) tagged() bool                   { return a.p.Tagged() }
 func (a avroPlan) recordName() string             { return a.p.Name() }
 func (avroPlan) validate(_ []int, _ []byte) error { return nil }
 

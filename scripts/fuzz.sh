@@ -10,7 +10,10 @@ TARGETS=(
   ./formats/jsonschema:FuzzRewrite
   ./formats/protobuf:FuzzRewrite
   ./serde:FuzzFrame
+  ./serde:FuzzJSONLeak
   ./serde:FuzzStoredValue
+  ./serde:FuzzAvroLeak
+  ./serde:FuzzProtoLeak
 )
 # fuzz_target runs one target. On Go < 1.27 the coordinator can end a clean
 # run with a bare "context deadline exceeded" at the -fuzztime boundary

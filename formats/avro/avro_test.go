@@ -188,10 +188,143 @@ func FuzzRewrite(f *testing.F) {
 				t.Fatalf("second rewrite failed: %v", err)
 			}
 			// What the walk accepts, the decoder handles without panic or
-			// unbounded allocation (the walk bounds block counts first).
-			_, _ = p.Decode(in, nil, nil)
+			// unbounded allocation (the walk bounds block counts first). A
+			// panic recovered into an error is still a crash.
+			if _, err := p.Decode(in, nil, nil); errors.Is(err, errCodecPanic) {
+				t.Fatalf("decoder panicked on input the walk accepted: %v", err)
+			}
 		} else if !errors.Is(rerr, ErrMalformed) && !errors.Is(rerr, ErrUnsupportedTaggedType) {
 			t.Fatalf("untyped error: %v", rerr)
 		}
 	})
+}
+
+// ruleOn selects rule 0 for fields whose tags (inline or, by full name,
+// metadata) include "PII", like tags.RuleSet with one PII rule.
+type ruleOn map[string]bool // metadata: full names tagged PII
+
+func (s ruleOn) RulesFor(fullName string, inline []string) []int {
+	if slices.Contains(inline, "PII") || s[fullName] {
+		return []int{0}
+	}
+	return nil
+}
+
+func TestCompileRefusesUnplaceableTags(t *testing.T) {
+	rec := func(fieldType string) string {
+		return `{"type":"record","name":"R","namespace":"n","fields":[{"name":"f","type":` + fieldType + `}]}`
+	}
+	cases := []struct {
+		name, schema, path, keyword string
+		err                         error
+	}{
+		{"string in array", rec(`{"type":"array","items":{"type":"string","confluent:tags":["PII"]}}`), "n.R.f[items]", "confluent:tags on string", ErrUnplaceableTag},
+		{"map itself", rec(`{"type":"map","values":"string","confluent:tags":["PII"]}`), "n.R.f", "confluent:tags on map", ErrUnplaceableTag},
+		{"bytes in union", rec(`["null",{"type":"bytes","confluent:tags":["PII"]}]`), "n.R.f[branch 1]", "confluent:tags on bytes", ErrUnplaceableTag},
+		{"record", `{"type":"record","name":"R","namespace":"n","confluent:tags":["PII"],"fields":[{"name":"f","type":"string"}]}`, "n.R", "confluent:tags on record", ErrUnplaceableTag},
+		{"nested record", rec(`{"type":"record","name":"S","confluent:tags":["PII"],"fields":[]}`), "n.S", "confluent:tags on record", ErrUnplaceableTag},
+		{"record with an untagged field", rec(`{"type":"record","name":"S","confluent:tags":["PII"],"fields":[{"name":"a","type":"string","confluent:tags":["PII"]},{"name":"b","type":"string"}]}`), "n.S", "confluent:tags on record", ErrUnplaceableTag},
+		{"enum", rec(`{"type":"enum","name":"E","symbols":["A"],"confluent:tags":["PII"]}`), "n.E", "confluent:tags on enum", ErrUnplaceableTag},
+		{"fixed via reference", rec(`{"type":"array","items":"n.F"}`), "n.F", "confluent:tags on fixed", ErrUnplaceableTag},
+		{"top-level string", `{"type":"string","confluent:tags":["PII"]}`, "(top-level schema)", "confluent:tags on string", ErrUnplaceableTag},
+		{"tags not an array", `{"type":"record","name":"R","namespace":"n","fields":[{"name":"f","type":"string","confluent:tags":"PII"}]}`, "n.R.f", "confluent:tags", ErrUnplaceableTag},
+		{"tags not strings", `{"type":"record","name":"R","namespace":"n","fields":[{"name":"f","type":"string","confluent:tags":[1]}]}`, "n.R.f", "confluent:tags", ErrUnplaceableTag},
+		{"tagged int", `{"type":"record","name":"R","namespace":"n","fields":[{"name":"f","type":"int","confluent:tags":["PII"]}]}`, "n.R.f", "int", ErrUnsupportedTaggedType},
+		{"tagged record", `{"type":"record","name":"R","namespace":"n","fields":[{"name":"f","type":{"type":"record","name":"S","fields":[]},"confluent:tags":["PII"]}]}`, "n.R.f", "record", ErrUnsupportedTaggedType},
+		{"tagged union without carrier", rec(`["null","long"]`), "n.R.f", "union", ErrUnsupportedTaggedType},
+		{"tagged array of enum", rec(`{"type":"array","items":{"type":"enum","name":"E","symbols":["A"]}}`), "n.R.f", "enum", ErrUnsupportedTaggedType},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			sel := ruleOn{}
+			if c.err == ErrUnsupportedTaggedType && !strings.Contains(c.schema, `"confluent:tags"`) {
+				sel["n.R.f"] = true // tagged by metadata.tags
+			}
+			var refs []string
+			if strings.Contains(c.name, "reference") {
+				refs = []string{`{"type":"fixed","name":"F","namespace":"n","size":2,"confluent:tags":["PII"]}`}
+			}
+			_, err := Compile(c.schema, refs, sel)
+			var pe *PlanError
+			if !errors.Is(err, c.err) || !errors.As(err, &pe) || pe.Path != c.path || pe.Keyword != c.keyword {
+				t.Fatalf("err = %v (%#v), want %v at %s keyword %q", err, pe, c.err, c.path, c.keyword)
+			}
+		})
+	}
+	// Tags no rule selects are inert, wherever they are; tags on types
+	// whose values the field's (or every field's) rules already encrypt
+	// add nothing and are allowed.
+	for _, ok := range []string{
+		`{"type":"record","name":"R","confluent:tags":["OTHER"],"fields":[{"name":"f","type":{"type":"array","items":{"type":"string","confluent:tags":["OTHER"]}}}]}`,
+		`{"type":"record","name":"R","fields":[{"name":"f","confluent:tags":["PII"],"type":{"type":"array","items":{"type":"string","confluent:tags":["PII"]}}}]}`,
+		`{"type":"record","name":"R","confluent:tags":["PII"],"fields":[{"name":"f","type":"string","confluent:tags":["PII"]}]}`,
+	} {
+		if _, err := Compile(ok, nil, ruleOn{}); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+}
+
+// A tag on a record that is reused and recursive is honoured at every
+// occurrence: the record is compiled once and shared.
+func TestTaggedRecordEveryOccurrence(t *testing.T) {
+	p, err := Compile(`{"type":"record","name":"T","namespace":"n","fields":[
+	 {"name":"a","type":{"type":"record","name":"A","fields":[{"name":"s","type":"string"},{"name":"next","type":["null","A"]}]}},
+	 {"name":"m","type":{"type":"map","values":{"type":"array","items":"A"}}}]}`, nil, ruleOn{"n.A.s": true})
+	if err != nil || !p.Tagged() {
+		t.Fatalf("%v tagged=%v", err, p != nil && p.Tagged())
+	}
+	a := func(s string, next any) map[string]any { return map[string]any{"s": s, "next": next} }
+	in, err := p.Encode(map[string]any{
+		"a": a("one", map[string]any{"n.A": a("two", nil)}),
+		"m": map[string]any{"k": []any{a("three", map[string]any{"n.A": a("four", nil)})}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := p.Rewrite(in, nil, upper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"one", "two", "three", "four"} {
+		if bytes.Contains(out, []byte(s)) || !bytes.Contains(out, []byte("<"+strings.ToUpper(s)+">")) {
+			t.Errorf("%s not rewritten", s)
+		}
+	}
+	if p, _ := Compile(`{"type":"record","name":"U","fields":[{"name":"s","type":"string"}]}`, nil, ruleOn{}); p.Tagged() {
+		t.Fatal("untagged plan reports Tagged")
+	}
+}
+
+// Two schemas with a record of the same full name, recursive under a map:
+// with one codec configuration for every schema, hamba/avro reused the
+// first schema's encoder for the second's nested records, writing their
+// fields in the first schema's order — the rewriter then encrypted a
+// public value and copied the tagged one in clear. Found by the generated
+// leak test (serde.TestAvroLeakGenerated).
+func TestSameRecordNameInTwoSchemas(t *testing.T) {
+	a, err := Compile(`{"name":"lk.R","type":"record","fields":[{"name":"s0","type":"string"},{"name":"s1","type":"string"},
+	 {"name":"next","type":{"type":"map","values":"lk.R"}}]}`, nil, selector{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Encode(map[string]any{"s0": "x", "s1": "y", "next": map[string]any{"k": map[string]any{"s0": "x", "s1": "y", "next": map[string]any{}}}}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := Compile(`{"name":"lk.R","type":"record","fields":[{"name":"s1","type":"string"},{"name":"s0","type":"string","confluent:tags":["PII"]},
+	 {"name":"next","type":{"type":"map","values":"lk.R"}}]}`, nil, selector{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := b.Encode(map[string]any{"s1": "pub", "s0": "secret", "next": map[string]any{"k": map[string]any{"s1": "pub2", "s0": "secret2", "next": map[string]any{}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := b.Rewrite(in, nil, upper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(out, []byte("secret")) || !bytes.Contains(out, []byte("pub2")) {
+		t.Fatalf("nested record encoded with another schema's encoder: %q", out)
+	}
 }

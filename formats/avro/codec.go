@@ -1,6 +1,7 @@
 package avro
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"sync"
@@ -17,8 +18,15 @@ var (
 	ErrDecode = fmterr.ErrDecode
 )
 
-// api matches the configuration Confluent's avrov2 serde uses.
-var api = avro.Config{}.Freeze()
+// newAPI returns a codec configuration as Confluent's avrov2 serde uses.
+// Every schema gets its own: hamba/avro caches encoders and decoders per
+// frozen config by a key two schemas with a record of the same full name
+// can share (seen with a recursive record under a map of any), and an
+// encoder cached for one version of a record then writes another
+// version's fields in the wrong order — so the rewriter encrypted a
+// public value and copied a tagged one in clear. Within one schema full
+// names are unique, so a config per schema cannot mix them up.
+func newAPI() avro.API { return avro.Config{}.Freeze() }
 
 // Encode encodes v (a struct, pointer to struct, or map[string]any) with the
 // plan's schema, appending to nothing. hamba/avro error text names types and
@@ -28,7 +36,7 @@ func (p *Plan) Encode(v any) (b []byte, err error) {
 	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && !rv.IsNil() && rv.Elem().Kind() != reflect.Struct {
 		v = rv.Elem().Interface()
 	}
-	b, err = api.Marshal(p.schema, v)
+	b, err = p.api.Marshal(p.schema, v)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrEncode, err)
 	}
@@ -37,9 +45,32 @@ func (p *Plan) Encode(v any) (b []byte, err error) {
 
 // Encoded is an encoding held in a pooled buffer: call Release once its
 // bytes are no longer needed.
-type Encoded struct{ w *avro.Writer }
+type Encoded struct {
+	w    *avro.Writer
+	pool *sync.Pool
+}
 
-var writerPool = sync.Pool{New: func() any { return &Encoded{w: avro.NewWriter(nil, 512, avro.WithWriterConfig(api))} }}
+// codec is a plan's own codec configuration and writer pool.
+type codec struct {
+	api     avro.API
+	writers sync.Pool
+	// resolved caches, per reader schema, the resolution of this writer
+	// schema to it with its own configuration.
+	resolved sync.Map // [32]byte reader cache fingerprint → *resolvedSchema
+}
+
+type resolvedSchema struct {
+	schema avro.Schema
+	api    avro.API
+}
+
+func newCodec() *codec {
+	c := &codec{api: newAPI()}
+	c.writers.New = func() any {
+		return &Encoded{w: avro.NewWriter(nil, 512, avro.WithWriterConfig(c.api)), pool: &c.writers}
+	}
+	return c
+}
 
 // Bytes returns the encoding; valid until Release.
 func (e *Encoded) Bytes() []byte { return e.w.Buffer() }
@@ -47,7 +78,7 @@ func (e *Encoded) Bytes() []byte { return e.w.Buffer() }
 // Release returns the buffer to the pool.
 func (e *Encoded) Release() {
 	if cap(e.w.Buffer()) <= 1<<20 {
-		writerPool.Put(e)
+		e.pool.Put(e)
 	}
 }
 
@@ -58,7 +89,7 @@ func (p *Plan) EncodePooled(v any) (e *Encoded, err error) {
 	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && !rv.IsNil() && rv.Elem().Kind() != reflect.Struct {
 		v = rv.Elem().Interface()
 	}
-	e = writerPool.Get().(*Encoded)
+	e = p.writers.Get().(*Encoded)
 	e.w.Reset(nil)
 	e.w.Error = nil
 	e.w.WriteVal(p.schema, v)
@@ -74,13 +105,18 @@ func (p *Plan) EncodePooled(v any) (e *Encoded, err error) {
 // a reader plan, the writer's data is resolved to the reader's schema.
 func (p *Plan) Decode(data []byte, reader *Plan, target any) (_ any, err error) {
 	defer recoverAs(ErrDecode, &err)
-	schema := p.schema
+	schema, api := p.schema, p.api
 	if reader != nil && reader.schema.CacheFingerprint() != p.schema.CacheFingerprint() {
-		resolved, err := avro.NewSchemaCompatibility().Resolve(reader.schema, p.schema)
-		if err != nil {
-			return nil, fmt.Errorf("%w: reader schema: %v", ErrDecode, err)
+		key := reader.schema.CacheFingerprint()
+		r, ok := p.resolved.Load(key)
+		if !ok {
+			resolved, err := avro.NewSchemaCompatibility().Resolve(reader.schema, p.schema)
+			if err != nil {
+				return nil, fmt.Errorf("%w: reader schema: %v", ErrDecode, err)
+			}
+			r, _ = p.resolved.LoadOrStore(key, &resolvedSchema{schema: resolved, api: newAPI()})
 		}
-		schema = resolved
+		schema, api = r.(*resolvedSchema).schema, r.(*resolvedSchema).api
 	}
 	if target == nil {
 		var v any
@@ -95,10 +131,15 @@ func (p *Plan) Decode(data []byte, reader *Plan, target any) (_ any, err error) 
 	return target, nil
 }
 
+// errCodecPanic marks an error recovered from a hamba/avro panic, so tests
+// and fuzz targets can tell a crash the recovery hid from an ordinary
+// decode error.
+var errCodecPanic = errors.New("codec panic")
+
 // recoverAs turns a panic inside hamba/avro (seen in older releases on some
 // schemas) into a typed error: input bytes must never crash the caller.
 func recoverAs(sentinel error, err *error) {
 	if r := recover(); r != nil {
-		*err = fmt.Errorf("%w: codec panic: %v", sentinel, r)
+		*err = fmt.Errorf("%w: %w: %v", sentinel, errCodecPanic, r)
 	}
 }

@@ -9,6 +9,7 @@ package avro
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/hamba/avro/v2"
 
@@ -25,7 +26,20 @@ var (
 	ErrMalformed = fmterr.ErrMalformed
 	// ErrSchema is returned by Compile for schema text hamba/avro cannot parse.
 	ErrSchema = fmterr.ErrSchema
+	// ErrUnplaceableTag is returned by Compile (in a *PlanError) when a
+	// rule-selected "confluent:tags" sits somewhere other than on a record
+	// field (on a record, enum or fixed, on an array, map or a type inside
+	// one), or is not an array of strings: its values could not be found,
+	// so the schema is refused rather than written in clear.
+	ErrUnplaceableTag = fmterr.ErrUnplaceableTag
 )
+
+// PlanError is the plan-time refusal of one place in a schema: Path is the
+// field full name or named type (with "[items]", "[values]", "[branch N]"
+// for positions inside a field), Keyword the Avro type or the property
+// that holds the tag. It wraps ErrUnsupportedTaggedType or
+// ErrUnplaceableTag.
+type PlanError = fmterr.PlanError
 
 // RuleSelector tells which rules apply to a record field. fullName is the
 // record's full name, a dot, and the field name, as Confluent builds it.
@@ -84,6 +98,7 @@ type node struct {
 // Plan is a compiled schema: the hamba schema for encoding and decoding, and
 // the tree the rewriter walks. A Plan is immutable and safe for concurrent use.
 type Plan struct {
+	*codec
 	schema avro.Schema
 	root   *node
 	leaves []*Leaf
@@ -91,8 +106,11 @@ type Plan struct {
 }
 
 // Compile parses schema (after its references, dependencies first) and
-// builds the plan. A tagged field of a type that cannot carry ciphertext is
-// refused with ErrUnsupportedTaggedType naming the field path.
+// builds the plan. Every place a tag can sit is either placed on the leaves
+// the rewriter visits or refused with a *PlanError: a tagged field of a
+// type that cannot carry ciphertext (ErrUnsupportedTaggedType, keyword the
+// Avro type), a rule-selected "confluent:tags" anywhere but on a record
+// field, or one that is not an array of strings (ErrUnplaceableTag).
 func Compile(schema string, references []string, sel RuleSelector) (*Plan, error) {
 	cache := &avro.SchemaCache{}
 	for _, ref := range references {
@@ -105,12 +123,12 @@ func Compile(schema string, references []string, sel RuleSelector) (*Plan, error
 		return nil, fmt.Errorf("%w: %v", ErrSchema, err)
 	}
 	c := &compiler{sel: sel, records: map[string]*node{}}
-	root, err := c.compile(parsed, nil, "", false)
+	root, err := c.compile(parsed, nil, "", "", false)
 	if err != nil {
 		return nil, err
 	}
 	c.finishSizes()
-	p := &Plan{schema: parsed, root: root, leaves: c.leaves}
+	p := &Plan{codec: newCodec(), schema: parsed, root: root, leaves: c.leaves}
 	if n, ok := parsed.(avro.NamedSchema); ok {
 		p.name = n.FullName()
 	}
@@ -127,6 +145,13 @@ func (p *Plan) Name() string { return p.name }
 // schema tree. Empty when nothing is tagged.
 func (p *Plan) Leaves() []*Leaf { return p.leaves }
 
+// Tagged reports whether any value of the schema can be rewritten: a
+// record, and so every occurrence of it (reuse, recursion), is compiled
+// once, so one leaf anywhere makes every record that reaches it tagged.
+// A plan that is not tagged has no rule-selected tag anywhere (Compile
+// refuses the ones it cannot place).
+func (p *Plan) Tagged() bool { return len(p.leaves) > 0 }
+
 type compiler struct {
 	sel     RuleSelector
 	records map[string]*node
@@ -142,13 +167,19 @@ func (c *compiler) newNode(kind nodeKind) *node {
 
 // compile builds the node for s. rules is non-nil inside a tagged field;
 // inUnion relaxes refusal for union branches that cannot carry ciphertext.
-func (c *compiler) compile(s avro.Schema, rules []int, path string, inUnion bool) (*node, error) {
+// path is the field's full name, pos the position of s inside the field
+// ("", "[items]", "[branch 1][values]", …), for tags found on s itself.
+func (c *compiler) compile(s avro.Schema, rules []int, path, pos string, inUnion bool) (*node, error) {
 	if ref, ok := s.(*avro.RefSchema); ok {
 		s = ref.Schema()
 	}
+	if err := c.typeTags(s, rules, path, pos); err != nil {
+		return nil, err
+	}
 	tagged := len(rules) > 0
 	refuse := func(typ avro.Type) (*node, error) {
-		return nil, fmt.Errorf("%w: field %s is tagged but has type %s", ErrUnsupportedTaggedType, path, typ)
+		return nil, &PlanError{Path: path, Keyword: string(typ), Err: ErrUnsupportedTaggedType,
+			Reason: "the field is tagged but its type cannot carry ciphertext"}
 	}
 	switch s.Type() {
 	case avro.String, avro.Bytes:
@@ -193,12 +224,12 @@ func (c *compiler) compile(s avro.Schema, rules []int, path string, inUnion bool
 		return c.record(s.(*avro.RecordSchema))
 	case avro.Array:
 		n := c.newNode(kArray)
-		elem, err := c.compile(s.(*avro.ArraySchema).Items(), rules, path, inUnion)
+		elem, err := c.compile(s.(*avro.ArraySchema).Items(), rules, path, pos+"[items]", inUnion)
 		n.elem = elem
 		return n, err
 	case avro.Map:
 		n := c.newNode(kMap)
-		elem, err := c.compile(s.(*avro.MapSchema).Values(), rules, path, inUnion)
+		elem, err := c.compile(s.(*avro.MapSchema).Values(), rules, path, pos+"[values]", inUnion)
 		n.elem = elem
 		return n, err
 	case avro.Union:
@@ -207,8 +238,8 @@ func (c *compiler) compile(s avro.Schema, rules []int, path string, inUnion bool
 			return refuse(s.Type())
 		}
 		n := c.newNode(kUnion)
-		for _, t := range types {
-			b, err := c.compile(t, rules, path, true)
+		for i, t := range types {
+			b, err := c.compile(t, rules, path, fmt.Sprintf("%s[branch %d]", pos, i), true)
 			if err != nil {
 				return nil, err
 			}
@@ -228,14 +259,27 @@ func (c *compiler) record(rs *avro.RecordSchema) (*node, error) {
 	}
 	n := c.newNode(kRecord)
 	c.records[rs.FullName()] = n
-	for _, f := range rs.Fields() {
+	var covered []int // rules that select every field (none without fields)
+	for i, f := range rs.Fields() {
 		fullName := rs.FullName() + "." + f.Name()
-		rules := c.sel.RulesFor(fullName, inlineTags(f))
-		fn, err := c.compile(f.Type(), rules, fullName, false)
+		inline, ok := tagsOf(f.Prop("confluent:tags"))
+		if !ok {
+			return nil, malformedTags(fullName, "field")
+		}
+		rules := c.sel.RulesFor(fullName, inline)
+		if i == 0 {
+			covered = rules
+		} else {
+			covered = slices.DeleteFunc(slices.Clone(covered), func(r int) bool { return !slices.Contains(rules, r) })
+		}
+		fn, err := c.compile(f.Type(), rules, fullName, "", false)
 		if err != nil {
 			return nil, err
 		}
 		n.fields = append(n.fields, fn)
+	}
+	if err := c.placeTypeTags(rs.Prop("confluent:tags"), rs.FullName(), "named type", avro.Record, covered); err != nil {
+		return nil, err
 	}
 	return n, nil
 }
@@ -263,18 +307,72 @@ func carries(s avro.Schema, seen map[string]bool) bool {
 	return false
 }
 
-func inlineTags(f *avro.Field) []string {
-	v, ok := f.Prop("confluent:tags").([]any)
+// tagsOf reads a "confluent:tags" property: absent (nil), or an array of
+// strings. ok is false for anything else, which Compile refuses rather
+// than read as "no tags".
+func tagsOf(prop any) (tags []string, ok bool) {
+	if prop == nil {
+		return nil, true
+	}
+	v, ok := prop.([]any)
 	if !ok {
+		return nil, false
+	}
+	tags = make([]string, 0, len(v))
+	for _, t := range v {
+		s, ok := t.(string)
+		if !ok {
+			return nil, false
+		}
+		tags = append(tags, s)
+	}
+	return tags, true
+}
+
+func malformedTags(path, where string) error {
+	return &PlanError{Path: path, Keyword: "confluent:tags", Err: ErrUnplaceableTag,
+		Reason: "the " + where + " property is not an array of strings"}
+}
+
+// typeTags checks "confluent:tags" on a type rather than on a field (on a
+// record, enum or fixed, or on an array, map or primitive written as an
+// object). Confluent reads tags from record fields only, so such a tag
+// encrypts nothing by itself. tagseal refuses it when it selects a rule
+// that does not already cover the values it sits on: for a type inside a
+// field, a rule the field's own tags and metadata.tags do not select
+// (rules, nil at the top level); for a record (checked in record), a rule
+// that does not select every field of the record. Tags no rule selects
+// are inert and allowed.
+func (c *compiler) typeTags(s avro.Schema, rules []int, path, pos string) error {
+	ps, ok := s.(avro.PropertySchema)
+	if !ok || s.Type() == avro.Record {
 		return nil
 	}
-	tags := make([]string, 0, len(v))
-	for _, t := range v {
-		if s, ok := t.(string); ok {
-			tags = append(tags, s)
+	at, where := path+pos, "type"
+	if n, ok := s.(avro.NamedSchema); ok {
+		at, where = n.FullName(), "named type"
+	}
+	if at == "" {
+		at = "(top-level schema)"
+	}
+	return c.placeTypeTags(ps.Prop("confluent:tags"), at, where, s.Type(), rules)
+}
+
+func (c *compiler) placeTypeTags(prop any, at, where string, typ avro.Type, covered []int) error {
+	tags, ok := tagsOf(prop)
+	if !ok {
+		return malformedTags(at, where)
+	}
+	if len(tags) == 0 {
+		return nil
+	}
+	for _, r := range c.sel.RulesFor(at, tags) {
+		if !slices.Contains(covered, r) {
+			return &PlanError{Path: at, Keyword: "confluent:tags on " + string(typ), Err: ErrUnplaceableTag,
+				Reason: "tags are read from record fields only; put them on the field"}
 		}
 	}
-	return tags
+	return nil
 }
 
 // finishSizes computes each node's minimal encoded size by fixed-point

@@ -62,9 +62,10 @@ func TestRewrite(t *testing.T) {
 			t.Errorf("%s = %q, want %q", k, got[k], v)
 		}
 	}
-	// anyOf applies every matching branch: "fox" matches both, so it is
-	// transformed twice, as in Confluent's walk.
-	if got["any"] != "<<FOX>>" {
+	// anyOf applies every matching branch: "fox" matches both, yet each
+	// rule transforms a value once (Confluent's walk would transform it
+	// twice, and its reader, validating the ciphertext, would undo it once).
+	if got["any"] != "<FOX>" {
 		t.Errorf("any = %q", got["any"])
 	}
 	for _, s := range []string{"alpha", "bravo", "charlie", "delta", "echo", "golf", "hotel", "india"} {
@@ -123,4 +124,35 @@ func FuzzRewrite(f *testing.F) {
 			t.Fatalf("identity rewrite broke the document: %v", err)
 		}
 	})
+}
+
+func TestCompileRefusesDynamicScope(t *testing.T) {
+	tree := `{"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"tree.json","$dynamicAnchor":"node",
+	  "type":"object","properties":{"kids":{"type":"array","items":{"$dynamicRef":"#node"}}}}`
+	root := `{"$schema":"https://json-schema.org/draft/2020-12/schema","$ref":"tree.json",
+	  "$defs":{"n":{"$dynamicAnchor":"node","type":"object","properties":{"label":{"type":"string","confluent:tags":["PII"]}}}}}`
+	_, err := Compile(root, []Reference{{Name: "tree.json", Schema: tree}}, tagAll{})
+	var pe *PlanError
+	if !errors.Is(err, ErrUnplaceableTag) || !errors.As(err, &pe) || pe.Keyword != "$dynamicRef" || pe.Path != "$.kids" {
+		t.Fatalf("err = %v", err)
+	}
+	// Without any inline tag the static target is all there is to walk.
+	if _, err := Compile(strings.ReplaceAll(root, `,"confluent:tags":["PII"]`, ""), []Reference{{Name: "tree.json", Schema: tree}}, tagAll{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCompilePlanErrors(t *testing.T) {
+	for schema, want := range map[string]string{
+		`{"properties":{"a":{"type":"boolean","confluent:tags":["X"]}}}`:                             "$.a properties",
+		`{"items":{"type":"integer","confluent:tags":["X"]}}`:                                        "$ items",
+		`{"properties":{"m":{"patternProperties":{"^x":{"type":"number","confluent:tags":["X"]}}}}}`: "$.m.* patternProperties",
+		`{"properties":{"o":{"not":{"type":"string","confluent:tags":["X"]}}}}`:                      "$.o not",
+	} {
+		_, err := Compile(schema, nil, tagAll{})
+		var pe *PlanError
+		if !errors.As(err, &pe) || pe.Path+" "+pe.Keyword != want {
+			t.Errorf("%s: err = %v, want %s", schema, err, want)
+		}
+	}
 }

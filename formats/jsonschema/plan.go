@@ -3,17 +3,26 @@
 // of an encoded JSON document in one pass. Everything that is not a tagged
 // value — key order, whitespace, numbers — is copied byte for byte.
 //
-// Which values are tagged follows Confluent's JSON Schema rule walk: a
-// property's tags (inline "confluent:tags" or metadata.tags on its path
-// "$.a.b") apply to the string values under it, through arrays, $ref,
-// allOf, and the anyOf/oneOf branches the value validates against.
+// Which values are tagged: every value position of the document has a
+// property path ("$" then ".name" per object member; array items keep the
+// array's path) and a set of subschemas that apply to it (see rewrite.go).
+// A position's rules are those its enclosing position carries, those the
+// metadata.tags patterns select for its path (object members), and those
+// the inline "confluent:tags" of every applicable subschema select. A
+// string with rules is rewritten once, with each rule once; a number,
+// boolean or object with declared properties that carries rules is refused.
+//
+// Tags under keywords the rewriter does not walk are refused when the plan
+// is compiled (see check.go), so no tag is silently ignored.
 package jsonschema
 
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
 
@@ -24,6 +33,11 @@ var (
 	// ErrUnsupportedTaggedType: a tagged property holds (or declares) a
 	// number, integer, boolean, enum or object, which cannot carry ciphertext.
 	ErrUnsupportedTaggedType = fmterr.ErrUnsupportedTaggedType
+	// ErrUnplaceableTag: a rule-selected tag sits under a keyword the
+	// rewriter does not walk (not, propertyNames, unevaluatedProperties,
+	// unevaluatedItems, contentSchema) or behind a $dynamicRef or
+	// $recursiveRef whose target depends on the dynamic scope.
+	ErrUnplaceableTag = fmterr.ErrUnplaceableTag
 	// ErrMalformed: the payload is not well-formed JSON.
 	ErrMalformed = fmterr.ErrMalformed
 	// ErrSchema: the schema or a reference does not compile.
@@ -36,6 +50,10 @@ var (
 	ErrValidation = fmterr.ErrValidation
 )
 
+// PlanError is a plan-time refusal: the property path and keyword that
+// hold the tag. Its Err is ErrUnsupportedTaggedType or ErrUnplaceableTag.
+type PlanError = fmterr.PlanError
+
 // baseURL is where Confluent's serde places the root schema; references
 // resolve relative to it, by their registered name.
 const baseURL = "mem://input/"
@@ -46,17 +64,16 @@ type RuleSelector interface {
 	RulesFor(fullName string, inlineTags []string) []int
 }
 
+// fieldRuleReporter is implemented by selectors that know whether any
+// field rule is active (*tags.RuleSet). Without it a plan assumes one is.
+type fieldRuleReporter interface {
+	HasFieldRules() bool
+}
+
 // Reference is a schema the root schema refers to by name.
 type Reference struct {
 	Name   string
 	Schema string
-}
-
-// Leaf is a tagged property whose string values are rewritten.
-type Leaf struct {
-	// Path is the property's full name, "$" followed by ".name" per level.
-	Path  string
-	Rules []int
 }
 
 // Plan is a compiled JSON Schema. It is safe for concurrent use.
@@ -65,18 +82,15 @@ type Plan struct {
 	sel    RuleSelector
 	title  string
 	tagged bool
-	props  sync.Map // objectKey → map[string]*Leaf, one per object position
+	rules  ruleCache
+	// inlineTags: some schema text (root or reference) holds "confluent:tags".
+	inlineTags bool
 }
 
-// objectKey is an object schema at a property path; the same schema can
-// sit at several paths (through $ref) and tag differently at each.
-type objectKey struct {
-	path   string
-	schema *jsonschema.Schema
-}
-
-// Compile compiles schema with its references. Properties whose declared
-// type cannot carry ciphertext and that a rule tags are refused here.
+// Compile compiles schema with its references and checks every tag it
+// holds: a rule-selected tag on a property whose declared type cannot carry
+// ciphertext, or under a keyword the rewriter does not walk, fails here
+// with a *PlanError naming the property path and keyword.
 func Compile(schema string, refs []Reference, sel RuleSelector) (*Plan, error) {
 	deps := make(map[string]string, len(refs))
 	for _, r := range refs {
@@ -99,8 +113,19 @@ func Compile(schema string, refs []Reference, sel RuleSelector) (*Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSchema, err)
 	}
-	p := &Plan{root: root, sel: sel, title: root.Title}
-	if err := p.check(root, "$", map[*jsonschema.Schema]bool{}); err != nil {
+	p := &Plan{root: root, sel: sel, title: root.Title, inlineTags: strings.Contains(schema, "confluent:tags")}
+	for _, r := range refs {
+		p.inlineTags = p.inlineTags || strings.Contains(r.Schema, "confluent:tags")
+	}
+	// Tagged is decided without the walk: metadata.tags patterns match
+	// paths only a record has (map keys, undeclared members, depths below
+	// recursion), so any active rule means the record may hold a tagged
+	// value. Only a selector that reports no active rule makes it false.
+	p.tagged = true
+	if r, ok := sel.(fieldRuleReporter); ok && !r.HasFieldRules() {
+		p.tagged = false
+	}
+	if err := p.check(); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -109,104 +134,83 @@ func Compile(schema string, refs []Reference, sel RuleSelector) (*Plan, error) {
 // Title returns the schema's title, which record subject strategies use.
 func (p *Plan) Title() string { return p.title }
 
-// Tagged reports whether any property anywhere in the schema is tagged.
+// Tagged reports whether a record of this schema may hold a value to
+// encrypt: false only when the selector reports that no field rule is
+// active. It never depends on a walk that could stop early.
 func (p *Plan) Tagged() bool { return p.tagged }
 
-// properties returns the declared properties of parent at path with their
-// full names and rules, built once per (path, schema).
-func (p *Plan) properties(path string, parent *jsonschema.Schema) map[string]*Leaf {
-	key := objectKey{path, parent}
-	if v, ok := p.props.Load(key); ok {
-		return v.(map[string]*Leaf)
-	}
-	m := make(map[string]*Leaf, len(parent.Properties))
-	for name, prop := range parent.Properties {
-		fullName := path + "." + name
-		m[name] = &Leaf{Path: fullName, Rules: p.sel.RulesFor(fullName, inlineTags(prop))}
-	}
-	v, _ := p.props.LoadOrStore(key, m)
-	return v.(map[string]*Leaf)
+// ruleCache memoizes the selector's answers for schema-declared paths. It
+// stops growing at maxCached entries (map keys make paths unbounded); past
+// that the selector is asked every time.
+type ruleCache struct {
+	m sync.Map // ruleKey → []int
+	n atomic.Int64
 }
 
-// leaf returns the property info for name under path in parent.
-func (p *Plan) leaf(path string, parent *jsonschema.Schema, name string) *Leaf {
-	return p.properties(path, parent)[name]
+type ruleKey struct {
+	path   string
+	schema *jsonschema.Schema // nil: the metadata rules of a member path
 }
 
-// check walks the schema graph once, recording whether anything is tagged
-// and refusing tags on properties that can only hold non-strings.
-func (p *Plan) check(s *jsonschema.Schema, path string, seen map[*jsonschema.Schema]bool) error {
-	if s == nil || seen[s] {
+const maxCached = 1 << 14
+
+// memberRules are the rules metadata.tags (and rules without tags) give an
+// object member at path.
+func (p *Plan) memberRules(path string) []int {
+	return p.cached(ruleKey{path, nil}, nil)
+}
+
+// inlineRules are the rules the inline tags of s select at path; nil when
+// s has none.
+func (p *Plan) inlineRules(path string, s *jsonschema.Schema) []int {
+	tags := ownTags(s)
+	if len(tags) == 0 {
 		return nil
 	}
-	seen[s] = true
-	defer delete(seen, s)
-	for name, prop := range s.Properties {
-		l := p.leaf(path, s, name)
-		if len(l.Rules) > 0 {
-			p.tagged = true
-			if typ, ok := nonCarrier(prop); ok {
-				return fmt.Errorf("%w: property %s is tagged but has type %s", ErrUnsupportedTaggedType, l.Path, typ)
-			}
-		}
-		if err := p.check(prop, l.Path, seen); err != nil {
-			return err
-		}
-	}
-	for _, sub := range children(s) {
-		if err := p.check(sub, path, seen); err != nil {
-			return err
-		}
-	}
-	return nil
+	return p.cached(ruleKey{path, s}, tags)
 }
 
-// children are the subschemas that stay at the same property path.
-func children(s *jsonschema.Schema) []*jsonschema.Schema {
-	out := append([]*jsonschema.Schema{s.Ref, s.Items2020}, s.AllOf...)
-	out = append(out, s.AnyOf...)
-	out = append(out, s.OneOf...)
-	out = append(out, s.PrefixItems...)
-	switch it := s.Items.(type) {
-	case *jsonschema.Schema:
-		out = append(out, it)
-	case []*jsonschema.Schema:
-		out = append(out, it...)
+func (p *Plan) cached(k ruleKey, tags []string) []int {
+	if v, ok := p.rules.m.Load(k); ok {
+		return v.([]int)
 	}
-	if ap, ok := s.AdditionalProperties.(*jsonschema.Schema); ok {
-		out = append(out, ap)
-	}
-	for _, pp := range s.PatternProperties {
-		out = append(out, pp)
-	}
-	return out
-}
-
-// nonCarrier reports a declared type that can never hold a string.
-func nonCarrier(s *jsonschema.Schema) (string, bool) {
-	for s.Ref != nil && len(s.Types) == 0 && len(s.Properties) == 0 {
-		s = s.Ref
-	}
-	if len(s.Enum) > 0 || len(s.Constant) > 0 {
-		return "enum", true
-	}
-	if len(s.Properties) > 0 {
-		return "object", true
-	}
-	if len(s.Types) == 0 || len(s.AllOf)+len(s.AnyOf)+len(s.OneOf) > 0 {
-		return "", false
-	}
-	for _, t := range s.Types {
-		switch t {
-		case "string", "array", "null":
-			return "", false
-		case "object":
-			if s.AdditionalProperties != nil || len(s.PatternProperties) > 0 {
-				return "", false
-			}
+	r := p.sel.RulesFor(k.path, tags)
+	if p.rules.n.Load() < maxCached {
+		if _, loaded := p.rules.m.LoadOrStore(k, r); !loaded {
+			p.rules.n.Add(1)
 		}
 	}
-	return strings.Join(s.Types, "|"), true
+	return r
+}
+
+// union returns the sorted union of a and b (both sorted), reusing a or b
+// when one contains the other.
+func union(a, b []int) []int {
+	if len(b) == 0 {
+		return a
+	}
+	if len(a) == 0 {
+		return b
+	}
+	if subset(b, a) {
+		return a
+	}
+	if subset(a, b) {
+		return b
+	}
+	out := make([]int, 0, len(a)+len(b))
+	out = append(append(out, a...), b...)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func subset(a, b []int) bool {
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
 }
 
 var tagsMeta = jsonschema.MustCompileString("tags.json", `{
@@ -231,11 +235,8 @@ type tagsSchema []string
 
 func (tagsSchema) Validate(jsonschema.ValidationContext, any) error { return nil }
 
-func inlineTags(s *jsonschema.Schema) []string {
-	for ; s != nil; s = s.Ref {
-		if t, ok := s.Extensions["confluent:tags"].(tagsSchema); ok {
-			return t
-		}
-	}
-	return nil
+// ownTags returns the "confluent:tags" of s itself.
+func ownTags(s *jsonschema.Schema) []string {
+	t, _ := s.Extensions["confluent:tags"].(tagsSchema)
+	return t
 }

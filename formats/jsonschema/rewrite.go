@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
@@ -23,7 +24,7 @@ const maxDepth = 512
 func (p *Plan) Rewrite(in, out []byte, fn Transformer) ([]byte, error) {
 	w := &rewriter{plan: p, in: in, out: out, fn: fn}
 	w.ws()
-	if err := w.value(p.root, "$", nil, nil, 0); err != nil {
+	if err := w.value([]*jsonschema.Schema{p.root}, "$", nil, false, 0); err != nil {
 		return nil, err
 	}
 	w.ws()
@@ -60,7 +61,7 @@ func (w *rewriter) ws() {
 }
 
 // kind returns the JSON type of the value at pos: "object", "array",
-// "string", "boolean", "null", "integer" or "number".
+// "string", "boolean", "null" or "number".
 func (w *rewriter) kind() (string, error) {
 	if w.pos >= len(w.in) {
 		return "", w.errorf("unexpected end")
@@ -77,155 +78,212 @@ func (w *rewriter) kind() (string, error) {
 	case c == 'n':
 		return "null", nil
 	case c == '-' || c >= '0' && c <= '9':
-		for end := w.pos; end < len(w.in) && numberChar[w.in[end]]; end++ {
-			if c := w.in[end]; c == '.' || c == 'e' || c == 'E' {
-				return "number", nil
-			}
-		}
-		return "integer", nil
+		return "number", nil
 	default:
 		return "", w.errorf("unexpected character %q", c)
 	}
 }
 
-// field is the tagged property a value belongs to, if any.
-type field = Leaf
-
-// value walks one JSON value at pos against schema s.
-func (w *rewriter) value(s *jsonschema.Schema, path string, f *field, types []string, depth int) error {
+// value walks the JSON value at pos. direct are the subschemas that apply
+// to it before following references and applicators; rules are those it
+// inherits from the enclosing position (a tagged map or array); member
+// says it is an object member, whose path metadata.tags patterns match.
+// Every position is walked, described by a schema or not: a pattern can
+// match any member path.
+func (w *rewriter) value(direct []*jsonschema.Schema, path string, rules []int, member bool, depth int) error {
 	if depth > maxDepth {
 		return w.errorf("nesting deeper than %d", maxDepth)
-	}
-	if s == nil {
-		return w.skip(depth)
 	}
 	kind, err := w.kind()
 	if err != nil {
 		return err
 	}
-	if types == nil {
-		types = s.Types
-	}
-	if len(types) > 1 {
-		types = matchType(types, kind)
-	}
-	if len(s.AllOf)+len(s.AnyOf)+len(s.OneOf) > 0 {
-		return w.combinators(s, path, f, types, depth)
-	}
-	if hasItems(s) {
-		return w.array(s, path, f, depth)
-	}
-	if s.Ref != nil {
-		return w.value(s.Ref, path, f, nil, depth+1)
-	}
-	if kind == "object" && (len(s.Properties) > 0 || s.AdditionalProperties != nil || len(s.PatternProperties) > 0) {
-		if f != nil && len(f.Rules) > 0 && len(s.Properties) > 0 {
-			return fmt.Errorf("%w: property %s is tagged but holds an object", ErrUnsupportedTaggedType, f.Path)
-		}
-		return w.object(s, path, f, depth)
-	}
-	if f == nil || len(f.Rules) == 0 || kind == "null" {
-		return w.skip(depth)
-	}
-	if kind != "string" || len(s.Enum) > 0 || len(s.Constant) > 0 {
-		if kind == "array" || kind == "object" {
-			return w.skip(depth) // untyped container: nothing declared to encrypt
-		}
-		return fmt.Errorf("%w: property %s is tagged but holds a %s", ErrUnsupportedTaggedType, f.Path, kindName(kind, s))
-	}
-	return w.leaf(f)
-}
-
-func kindName(kind string, s *jsonschema.Schema) string {
-	if len(s.Enum) > 0 || len(s.Constant) > 0 {
-		return "enum value"
-	}
-	return kind
-}
-
-func matchType(types []string, kind string) []string {
-	for _, t := range types {
-		if t == kind || t == "number" && kind == "integer" {
-			return []string{t}
-		}
-	}
-	return types
-}
-
-func hasItems(s *jsonschema.Schema) bool {
-	return s.Items2020 != nil || s.Items != nil || len(s.PrefixItems) > 0
-}
-
-// combinators applies allOf (each), oneOf (first branch the value validates
-// against) and anyOf (every such branch) to the value in sequence, then the
-// schema's own properties and items, as Confluent's transform does.
-func (w *rewriter) combinators(s *jsonschema.Schema, path string, f *field, types []string, depth int) error {
-	start := w.pos
-	if err := w.skip(depth); err != nil {
+	set, err := w.applicable(direct, kind, depth)
+	if err != nil {
 		return err
 	}
-	cur := w.in[start:w.pos]
-	apply := func(sub *jsonschema.Schema, subTypes []string) error {
-		sw := &rewriter{plan: w.plan, in: cur, fn: w.fn}
-		if err := sw.value(sub, path, f, subTypes, depth+1); err != nil {
+	if member {
+		rules = union(rules, w.plan.memberRules(path))
+	}
+	for _, s := range set {
+		rules = union(rules, w.plan.inlineRules(path, s))
+	}
+	tagged := len(rules) > 0
+	switch kind {
+	case "object":
+		if tagged {
+			for _, s := range set {
+				if len(s.Properties) > 0 {
+					return fmt.Errorf("%w: property %s is tagged but holds an object", ErrUnsupportedTaggedType, path)
+				}
+			}
+		}
+		return w.object(set, path, rules, depth)
+	case "array":
+		return w.array(set, path, rules, depth)
+	case "string":
+		if !tagged {
+			return w.skipString()
+		}
+		for _, s := range set {
+			if len(s.Enum) > 0 || len(s.Constant) > 0 {
+				return fmt.Errorf("%w: property %s is tagged but holds an enum value", ErrUnsupportedTaggedType, path)
+			}
+		}
+		return w.leaf(path, rules)
+	case "null":
+		return w.literal("null")
+	default:
+		if tagged {
+			return fmt.Errorf("%w: property %s is tagged but holds a %s", ErrUnsupportedTaggedType, path, kind)
+		}
+		if kind == "boolean" {
+			if w.in[w.pos] == 't' {
+				return w.literal("true")
+			}
+			return w.literal("false")
+		}
+		return w.number()
+	}
+}
+
+// applicable returns the direct subschemas and every subschema that applies
+// to the same value through $ref, $dynamicRef, $recursiveRef, allOf, the
+// anyOf and oneOf branches the value validates against (all of them when
+// none does: an invalid value is not a reason to skip a tag), if with then
+// or else, and the dependentSchemas / dependencies of present members.
+// Each subschema appears once, so its tags apply once.
+func (w *rewriter) applicable(direct []*jsonschema.Schema, kind string, depth int) ([]*jsonschema.Schema, error) {
+	set := make([]*jsonschema.Schema, 0, len(direct)+2)
+	var inst any
+	decoded := false
+	instance := func() (any, error) {
+		if !decoded {
+			v, err := w.instance(depth)
+			if err != nil {
+				return nil, err
+			}
+			inst, decoded = v, true
+		}
+		return inst, nil
+	}
+	var add func(s *jsonschema.Schema) error
+	branches := func(subs []*jsonschema.Schema) error {
+		v, err := instance()
+		if err != nil {
 			return err
 		}
-		cur = append(sw.out, cur[sw.last:]...)
+		matched := false
+		for _, b := range subs {
+			if b.Validate(v) == nil {
+				matched = true
+				if err := add(b); err != nil {
+					return err
+				}
+			}
+		}
+		if !matched {
+			for _, b := range subs {
+				if err := add(b); err != nil {
+					return err
+				}
+			}
+		}
 		return nil
 	}
-	switch {
-	case len(s.AllOf) > 0:
-		for _, sub := range s.AllOf {
-			if err := apply(sub, nil); err != nil {
+	add = func(s *jsonschema.Schema) error {
+		if s == nil || slices.Contains(set, s) {
+			return nil
+		}
+		set = append(set, s)
+		for _, x := range [...]*jsonschema.Schema{s.Ref, s.DynamicRef, s.RecursiveRef} {
+			if err := add(x); err != nil {
 				return err
 			}
 		}
-	case len(s.OneOf) > 0:
-		for _, sub := range s.OneOf {
-			if validates(sub, cur) {
-				if err := apply(sub, nil); err != nil {
-					return err
-				}
-				break
+		for _, x := range s.AllOf {
+			if err := add(x); err != nil {
+				return err
 			}
 		}
-	default:
-		for _, sub := range s.AnyOf {
-			if validates(sub, cur) {
-				if err := apply(sub, nil); err != nil {
+		if len(s.AnyOf) > 0 {
+			if err := branches(s.AnyOf); err != nil {
+				return err
+			}
+		}
+		if len(s.OneOf) > 0 {
+			if err := branches(s.OneOf); err != nil {
+				return err
+			}
+		}
+		if s.If != nil {
+			v, err := instance()
+			if err != nil {
+				return err
+			}
+			if s.If.Validate(v) == nil {
+				if err := add(s.If); err != nil {
 					return err
+				}
+				if err := add(s.Then); err != nil {
+					return err
+				}
+			} else if err := add(s.Else); err != nil {
+				return err
+			}
+		}
+		if kind == "object" && len(s.DependentSchemas)+len(s.Dependencies) > 0 {
+			v, err := instance()
+			if err != nil {
+				return err
+			}
+			m, _ := v.(map[string]any)
+			for _, k := range sortedKeys(s.DependentSchemas) {
+				if _, ok := m[k]; ok {
+					if err := add(s.DependentSchemas[k]); err != nil {
+						return err
+					}
+				}
+			}
+			for _, k := range sortedKeys(s.Dependencies) {
+				if d, ok := s.Dependencies[k].(*jsonschema.Schema); ok {
+					if _, present := m[k]; present {
+						if err := add(d); err != nil {
+							return err
+						}
+					}
 				}
 			}
 		}
+		return nil
 	}
-	if len(s.Properties) > 0 || hasItems(s) {
-		own := *s
-		own.AllOf, own.AnyOf, own.OneOf, own.Ref = nil, nil, nil, nil
-		if err := apply(&own, types); err != nil {
-			return err
+	for _, s := range direct {
+		if err := add(s); err != nil {
+			return nil, err
 		}
 	}
-	w.out = append(w.out, w.in[w.last:start]...)
-	w.out = append(w.out, cur...)
-	w.last = w.pos
-	return nil
+	return set, nil
 }
 
-func validates(s *jsonschema.Schema, doc []byte) bool {
-	v, err := decodeInstance(doc)
-	return err == nil && s.Validate(v) == nil
+// instance decodes the value at pos for validation, without moving.
+func (w *rewriter) instance(depth int) (any, error) {
+	t := rewriter{in: w.in, pos: w.pos}
+	if err := t.skip(depth); err != nil {
+		return nil, err
+	}
+	v, err := decodeInstance(w.in[w.pos:t.pos])
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	return v, nil
 }
 
-func (w *rewriter) object(s *jsonschema.Schema, path string, f *field, depth int) error {
+func (w *rewriter) object(set []*jsonschema.Schema, path string, rules []int, depth int) error {
 	w.pos++ // '{'
 	w.ws()
 	if w.pos < len(w.in) && w.in[w.pos] == '}' {
 		w.pos++
 		return nil
-	}
-	var props map[string]*Leaf
-	if len(s.Properties) > 0 {
-		props = w.plan.properties(path, s)
 	}
 	for {
 		w.ws()
@@ -243,8 +301,7 @@ func (w *rewriter) object(s *jsonschema.Schema, path string, f *field, depth int
 		}
 		w.pos++
 		w.ws()
-		sub, subField, subPath := w.propSchema(s, props, path, f, name)
-		if err := w.value(sub, subPath, subField, nil, depth+1); err != nil {
+		if err := w.value(memberSchemas(set, string(name)), path+"."+string(name), rules, true, depth+1); err != nil {
 			return err
 		}
 		w.ws()
@@ -263,33 +320,39 @@ func (w *rewriter) object(s *jsonschema.Schema, path string, f *field, depth int
 	}
 }
 
-// propSchema finds the schema for a property and the field context it
-// opens: declared properties get their own tags; additional and pattern
-// properties of a map inherit the enclosing field's.
-func (w *rewriter) propSchema(s *jsonschema.Schema, props map[string]*Leaf, path string, f *field, name []byte) (*jsonschema.Schema, *field, string) {
-	if prop, ok := s.Properties[string(name)]; ok {
-		l := props[string(name)]
-		return prop, l, l.Path
-	}
-	if len(s.PatternProperties) == 0 && s.AdditionalProperties == nil {
-		return nil, nil, ""
-	}
-	for re, pp := range s.PatternProperties {
-		if re.Match(name) {
-			return pp, f, path + "." + string(name)
+// memberSchemas returns the subschemas each applicable schema gives a
+// member: its declared property, every patternProperties schema whose
+// pattern matches, and additionalProperties when neither does.
+func memberSchemas(set []*jsonschema.Schema, name string) []*jsonschema.Schema {
+	var out []*jsonschema.Schema
+	for _, s := range set {
+		prop, declared := s.Properties[name]
+		if declared {
+			out = appendNew(out, prop)
+		}
+		matched := false
+		for re, pp := range s.PatternProperties {
+			if re.MatchString(name) {
+				out = appendNew(out, pp)
+				matched = true
+			}
+		}
+		if ap, ok := s.AdditionalProperties.(*jsonschema.Schema); ok && !declared && !matched {
+			out = appendNew(out, ap)
 		}
 	}
-	if ap, ok := s.AdditionalProperties.(*jsonschema.Schema); ok {
-		return ap, f, path + "." + string(name)
-	}
-	return nil, nil, ""
+	return out
 }
 
-func (w *rewriter) array(s *jsonschema.Schema, path string, f *field, depth int) error {
-	if w.in[w.pos] != '[' {
-		return w.skip(depth)
+func appendNew(out []*jsonschema.Schema, s *jsonschema.Schema) []*jsonschema.Schema {
+	if s == nil || slices.Contains(out, s) {
+		return out
 	}
-	w.pos++
+	return append(out, s)
+}
+
+func (w *rewriter) array(set []*jsonschema.Schema, path string, rules []int, depth int) error {
+	w.pos++ // '['
 	w.ws()
 	if w.pos < len(w.in) && w.in[w.pos] == ']' {
 		w.pos++
@@ -297,7 +360,20 @@ func (w *rewriter) array(s *jsonschema.Schema, path string, f *field, depth int)
 	}
 	for i := 0; ; i++ {
 		w.ws()
-		if err := w.value(itemSchema(s, i), path, f, nil, depth+1); err != nil {
+		var items []*jsonschema.Schema
+		for _, s := range set {
+			items = appendNew(items, itemSchema(s, i))
+			if s.Contains != nil {
+				v, err := w.instance(depth + 1)
+				if err != nil {
+					return err
+				}
+				if s.Contains.Validate(v) == nil {
+					items = appendNew(items, s.Contains)
+				}
+			}
+		}
+		if err := w.value(items, path, rules, false, depth+1); err != nil {
 			return err
 		}
 		w.ws()
@@ -316,6 +392,8 @@ func (w *rewriter) array(s *jsonschema.Schema, path string, f *field, depth int)
 	}
 }
 
+// itemSchema is the subschema prefixItems, items (one schema or a draft-4
+// to 2019-09 tuple) or additionalItems give item i.
 func itemSchema(s *jsonschema.Schema, i int) *jsonschema.Schema {
 	if i < len(s.PrefixItems) {
 		return s.PrefixItems[i]
@@ -337,8 +415,8 @@ func itemSchema(s *jsonschema.Schema, i int) *jsonschema.Schema {
 	return nil
 }
 
-// leaf rewrites the string at pos.
-func (w *rewriter) leaf(f *field) error {
+// leaf rewrites the string at pos with rules.
+func (w *rewriter) leaf(path string, rules []int) error {
 	start := w.pos
 	if err := w.skipString(); err != nil {
 		return err
@@ -347,7 +425,7 @@ func (w *rewriter) leaf(f *field) error {
 	if err != nil {
 		return w.errorf("bad string")
 	}
-	res, err := w.fn.Transform(f.Path, true, f.Rules, value, w.scratch[:0])
+	res, err := w.fn.Transform(path, true, rules, value, w.scratch[:0])
 	if err != nil {
 		return err
 	}
@@ -358,13 +436,7 @@ func (w *rewriter) leaf(f *field) error {
 	return nil
 }
 
-// anyObject and anyArray are schemas that tag nothing: skip walks with them.
-var (
-	anyObject = &jsonschema.Schema{}
-	anyArray  = &jsonschema.Schema{Items: &jsonschema.Schema{}}
-)
-
-// skip moves past one JSON value, checking its syntax.
+// skip moves past one JSON value, checking its syntax only.
 func (w *rewriter) skip(depth int) error {
 	if depth > maxDepth {
 		return w.errorf("nesting deeper than %d", maxDepth)
@@ -375,10 +447,47 @@ func (w *rewriter) skip(depth int) error {
 	switch c := w.in[w.pos]; {
 	case c == '"':
 		return w.skipString()
-	case c == '{':
-		return w.object(anyObject, "", nil, depth)
-	case c == '[':
-		return w.array(anyArray, "", nil, depth)
+	case c == '{', c == '[':
+		closer := byte('}')
+		if c == '[' {
+			closer = ']'
+		}
+		w.pos++
+		w.ws()
+		if w.pos < len(w.in) && w.in[w.pos] == closer {
+			w.pos++
+			return nil
+		}
+		for {
+			w.ws()
+			if c == '{' {
+				if err := w.skipString(); err != nil {
+					return err
+				}
+				w.ws()
+				if w.pos >= len(w.in) || w.in[w.pos] != ':' {
+					return w.errorf("expected ':'")
+				}
+				w.pos++
+				w.ws()
+			}
+			if err := w.skip(depth + 1); err != nil {
+				return err
+			}
+			w.ws()
+			if w.pos >= len(w.in) {
+				return w.errorf("unterminated container")
+			}
+			switch w.in[w.pos] {
+			case ',':
+				w.pos++
+			case closer:
+				w.pos++
+				return nil
+			default:
+				return w.errorf("expected ',' or %q", closer)
+			}
+		}
 	case c == 't':
 		return w.literal("true")
 	case c == 'f':
@@ -397,13 +506,6 @@ func (w *rewriter) literal(lit string) error {
 	w.pos += len(lit)
 	return nil
 }
-
-var numberChar = func() (t [256]bool) {
-	for _, c := range []byte("+-0123456789.eE") {
-		t[c] = true
-	}
-	return t
-}()
 
 // number moves past a JSON number, checking its grammar:
 // -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?

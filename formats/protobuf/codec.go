@@ -1,12 +1,17 @@
 package protobuf
 
 import (
+	"errors"
 	"fmt"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/dynamicpb"
 )
+
+// errCodecPanic marks an error recovered from a panic in protobuf-go, so
+// tests and fuzz targets can tell a hidden crash from a decode error.
+var errCodecPanic = errors.New("codec panic")
 
 // Encode marshals msg, which must be a message type defined in the schema
 // file, and returns its Confluent message indexes.
@@ -36,7 +41,7 @@ func (p *Plan) Decode(indexes []int, data []byte, target any) (_ any, err error)
 		// dynamicpb panics on some malformed map entries; bytes from the
 		// wire must never crash the caller.
 		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %v", ErrDecode, r)
+			err = fmt.Errorf("%w: %w: %v", ErrDecode, errCodecPanic, r)
 		}
 	}()
 	md, err := p.MessageAt(indexes)

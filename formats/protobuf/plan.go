@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/bufbuild/protocompile"
@@ -23,7 +24,6 @@ import (
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
-	"google.golang.org/protobuf/types/descriptorpb"
 
 	"github.com/tagseal/tagseal/internal/fmterr"
 )
@@ -40,7 +40,17 @@ var (
 	ErrEncode = fmterr.ErrEncode
 	// ErrDecode: plaintext bytes cannot be unmarshalled into the target.
 	ErrDecode = fmterr.ErrDecode
+	// ErrUnplaceableTag (in a *PlanError): a tag sits where the walk cannot
+	// encrypt what it tags — a map key, an extension, a group, a message,
+	// enum or file option, or an Any in a tagged schema.
+	ErrUnplaceableTag = fmterr.ErrUnplaceableTag
 )
+
+// PlanError is the plan-time refusal of one place in a schema: Path is the
+// field, message, enum or file, Keyword the construct ("map key", "group",
+// "extension", "(confluent.message_meta).tags", the field's type, …). It
+// wraps ErrUnsupportedTaggedType or ErrUnplaceableTag.
+type PlanError = fmterr.PlanError
 
 // rootFile is the name the registered schema is compiled under.
 const rootFile = "tagseal-root.proto"
@@ -61,6 +71,9 @@ type Leaf struct {
 	Path  string // field full name
 	Bytes bool   // bytes field (raw ciphertext) rather than string (base64)
 	Rules []int
+	// wrapped: the field is a google.protobuf.StringValue or BytesValue
+	// whose value (field 1) is rewritten.
+	wrapped bool
 }
 
 // Plan is a compiled schema file. It is safe for concurrent use.
@@ -77,6 +90,8 @@ type message struct {
 	// deep reports whether the message or anything under it has a tagged
 	// field; other submessages are copied without a walk.
 	deep bool
+	// covered are the rules that select every field (for message_meta tags).
+	covered []int
 	// implicit are the tagged singular string fields outside any oneof.
 	// Confluent encrypts them even when unset (the empty string), and its
 	// readers expect ciphertext there, so writes fill them in when absent.
@@ -127,11 +142,14 @@ func Compile(schema string, refs []Reference, sel RuleSelector) (p *Plan, err er
 		return nil, fmt.Errorf("%w: %v", ErrSchema, err)
 	}
 	p = &Plan{file: file, messages: map[protoreflect.FullName]*message{}}
-	b := &builder{plan: p, sel: sel}
+	b := &builder{plan: p, sel: sel, sources: sources}
 	if err := b.file(p.file, map[string]bool{}); err != nil {
 		return nil, err
 	}
 	b.markDeep()
+	if err := b.unwalked(); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -165,11 +183,24 @@ func standardFile(fd protoreflect.FileDescriptor, files *protoregistry.Files, so
 }
 
 type builder struct {
-	plan *Plan
-	sel  RuleSelector
-	all  []*message
+	plan    *Plan
+	sel     RuleSelector
+	sources map[string]string
+	all     []*message
+	exts    []extension
 }
 
+// extension is an extension field declared in a registered file, with the
+// plan of its message type when it has one.
+type extension struct {
+	desc protoreflect.ExtensionDescriptor
+	sub  *message
+}
+
+// file builds the plans of every message declared in the registered files
+// (the schema and its references) and of every message they reach (the
+// well-known types, confluent/meta.proto). Messages of imported standard
+// files nothing reaches are left alone: no value of them can occur.
 func (b *builder) file(fd protoreflect.FileDescriptor, seen map[string]bool) error {
 	if seen[fd.Path()] {
 		return nil
@@ -180,16 +211,107 @@ func (b *builder) file(fd protoreflect.FileDescriptor, seen map[string]bool) err
 			return err
 		}
 	}
+	if _, registered := b.sources[fd.Path()]; !registered {
+		return nil
+	}
+	if err := b.optionTags(fd.Path(), fd.Options(), confluent.E_FileMeta, "(confluent.file_meta).tags", nil); err != nil {
+		return err
+	}
+	if err := b.enums(fd.Enums()); err != nil {
+		return err
+	}
+	if err := b.extensions(fd.Extensions()); err != nil {
+		return err
+	}
 	return b.messages(fd.Messages())
 }
 
 func (b *builder) messages(ms protoreflect.MessageDescriptors) error {
 	for i := 0; i < ms.Len(); i++ {
-		if _, err := b.message(ms.Get(i)); err != nil {
+		md := ms.Get(i)
+		m, err := b.message(md)
+		if err != nil {
 			return err
 		}
-		if err := b.messages(ms.Get(i).Messages()); err != nil {
+		if err := b.optionTags(string(md.FullName()), md.Options(), confluent.E_MessageMeta, "(confluent.message_meta).tags", append([]int{}, m.covered...)); err != nil {
 			return err
+		}
+		if err := b.enums(md.Enums()); err != nil {
+			return err
+		}
+		if err := b.extensions(md.Extensions()); err != nil {
+			return err
+		}
+		if err := b.messages(md.Messages()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *builder) enums(es protoreflect.EnumDescriptors) error {
+	for i := 0; i < es.Len(); i++ {
+		ed := es.Get(i)
+		if err := b.optionTags(string(ed.FullName()), ed.Options(), confluent.E_EnumMeta, "(confluent.enum_meta).tags", nil); err != nil {
+			return err
+		}
+		for j := 0; j < ed.Values().Len(); j++ {
+			vd := ed.Values().Get(j)
+			if err := b.optionTags(string(vd.FullName()), vd.Options(), confluent.E_EnumValueMeta, "(confluent.enum_value_meta).tags", nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// extensions refuses a tagged extension field: the walk knows the fields
+// of a message's own descriptor only, so it would copy the extension's
+// values unchanged. An extension whose message type holds tagged fields is
+// refused after markDeep.
+func (b *builder) extensions(xs protoreflect.ExtensionDescriptors) error {
+	for i := 0; i < xs.Len(); i++ {
+		xd := xs.Get(i)
+		inline, err := fieldTags(xd)
+		if err != nil {
+			return err
+		}
+		if len(b.sel.RulesFor(string(xd.FullName()), inline)) > 0 {
+			return &PlanError{Path: string(xd.FullName()), Keyword: "extension", Err: ErrUnplaceableTag,
+				Reason: "extension fields are not rewritten"}
+		}
+		x := extension{desc: xd}
+		if xd.Kind() == protoreflect.MessageKind || xd.Kind() == protoreflect.GroupKind {
+			if x.sub, err = b.message(xd.Message()); err != nil {
+				return err
+			}
+		}
+		b.exts = append(b.exts, x)
+	}
+	return nil
+}
+
+// optionTags refuses (confluent.file_meta), (confluent.message_meta),
+// (confluent.enum_meta) and (confluent.enum_value_meta) tags that select a
+// rule: Confluent reads tags from fields only, so they would encrypt
+// nothing. Allowed are tags no rule selects (inert), rules that select
+// the name without them (or, for a message, covered: the rules that
+// select every field of the message, whose values are encrypted anyway).
+func (b *builder) optionTags(at string, opts proto.Message, xt protoreflect.ExtensionType, keyword string, covered []int) error {
+	tags, err := metaTags(opts, xt)
+	if err != nil {
+		return &PlanError{Path: at, Keyword: keyword, Err: ErrUnplaceableTag, Reason: "options cannot be read: " + err.Error()}
+	}
+	if len(tags) == 0 {
+		return nil
+	}
+	if covered == nil {
+		covered = b.sel.RulesFor(at, nil)
+	}
+	for _, r := range b.sel.RulesFor(at, tags) {
+		if !slices.Contains(covered, r) {
+			return &PlanError{Path: at, Keyword: keyword, Err: ErrUnplaceableTag,
+				Reason: "tags are read from fields only; put them on the field"}
 		}
 	}
 	return nil
@@ -205,7 +327,20 @@ func (b *builder) message(md protoreflect.MessageDescriptor) (*message, error) {
 	for i := 0; i < md.Fields().Len(); i++ {
 		fd := md.Fields().Get(i)
 		fp := &fieldPlan{desc: fd}
-		rules := b.sel.RulesFor(string(fd.FullName()), inlineTags(fd))
+		inline, err := fieldTags(fd)
+		if err != nil {
+			return nil, err
+		}
+		rules := b.sel.RulesFor(string(fd.FullName()), inline)
+		if i == 0 {
+			m.covered = rules
+		} else {
+			m.covered = slices.DeleteFunc(slices.Clone(m.covered), func(r int) bool { return !slices.Contains(rules, r) })
+		}
+		if len(rules) > 0 && md.IsMapEntry() && fd.Number() == 1 {
+			return nil, &PlanError{Path: string(fd.FullName()), Keyword: "map key", Err: ErrUnplaceableTag,
+				Reason: "map keys are not encrypted; tag the map field to encrypt its values"}
+		}
 		if len(rules) > 0 {
 			leaf, err := b.taggedLeaf(fd, rules)
 			if err != nil {
@@ -229,22 +364,48 @@ func (b *builder) message(md protoreflect.MessageDescriptor) (*message, error) {
 	return m, nil
 }
 
+// Well-known wrappers whose value a tag on the wrapper field encrypts.
+const (
+	stringValue protoreflect.FullName = "google.protobuf.StringValue"
+	bytesValue  protoreflect.FullName = "google.protobuf.BytesValue"
+	anyMessage  protoreflect.FullName = "google.protobuf.Any"
+)
+
 // taggedLeaf checks that a tagged field can carry ciphertext: string or
-// bytes, repeated or not, or a map whose values are strings or bytes.
+// bytes, repeated or not, a map whose values are strings or bytes, or a
+// google.protobuf.StringValue / BytesValue (alone, repeated or as map
+// values), whose inner value is encrypted.
 func (b *builder) taggedLeaf(fd protoreflect.FieldDescriptor, rules []int) (*Leaf, error) {
-	kind := fd.Kind()
+	vd := fd
 	if fd.IsMap() {
-		kind = fd.MapValue().Kind()
+		vd = fd.MapValue()
 	}
+	kind := vd.Kind()
 	switch kind {
 	case protoreflect.StringKind, protoreflect.BytesKind:
 		return &Leaf{Path: string(fd.FullName()), Bytes: kind == protoreflect.BytesKind, Rules: rules}, nil
 	}
 	what := kind.String()
+	if kind == protoreflect.MessageKind || kind == protoreflect.GroupKind || kind == protoreflect.EnumKind {
+		switch name := descName(vd); name {
+		case stringValue, bytesValue:
+			return &Leaf{Path: string(fd.FullName()), Bytes: name == bytesValue, Rules: rules, wrapped: true}, nil
+		default:
+			what = string(name)
+		}
+	}
 	if fd.IsMap() {
 		what = "map<_, " + what + ">"
 	}
-	return nil, fmt.Errorf("%w: field %s is tagged but has type %s", ErrUnsupportedTaggedType, fd.FullName(), what)
+	return nil, &PlanError{Path: string(fd.FullName()), Keyword: what, Err: ErrUnsupportedTaggedType,
+		Reason: "the field is tagged but its type cannot carry ciphertext"}
+}
+
+func descName(fd protoreflect.FieldDescriptor) protoreflect.FullName {
+	if fd.Enum() != nil {
+		return fd.Enum().FullName()
+	}
+	return fd.Message().FullName()
 }
 
 // markDeep propagates "has a tagged field below" to a fixed point.
@@ -265,32 +426,74 @@ func (b *builder) markDeep() {
 	}
 }
 
-var fieldMetaTypes = func() *protoregistry.Types {
+// unwalked refuses, once tags are known, the places whose values the walk
+// copies without looking inside: group-encoded (delimited) message fields
+// and extensions whose message holds tagged fields, and — in a tagged
+// schema — google.protobuf.Any, which could pack a message with tagged
+// fields.
+func (b *builder) unwalked() error {
+	for _, m := range b.all {
+		for i := 0; i < m.desc.Fields().Len(); i++ {
+			fd := m.desc.Fields().Get(i)
+			f := m.fields[int32(fd.Number())]
+			switch {
+			case fd.Kind() == protoreflect.GroupKind && f.sub.deep:
+				return &PlanError{Path: string(fd.FullName()), Keyword: "group", Err: ErrUnplaceableTag,
+					Reason: "group-encoded messages are not walked; their tagged fields would be copied in clear"}
+			case b.plan.tagged && fd.Kind() == protoreflect.MessageKind && fd.Message().FullName() == anyMessage:
+				return &PlanError{Path: string(fd.FullName()), Keyword: string(anyMessage), Err: ErrUnplaceableTag,
+					Reason: "packed messages are not walked, and this schema has tagged fields a packed message could hold"}
+			}
+		}
+	}
+	for _, x := range b.exts {
+		if x.sub != nil && x.sub.deep {
+			return &PlanError{Path: string(x.desc.FullName()), Keyword: "extension", Err: ErrUnplaceableTag,
+				Reason: "extension fields are not rewritten; their message has tagged fields"}
+		}
+	}
+	return nil
+}
+
+var metaTypes = func() *protoregistry.Types {
 	t := new(protoregistry.Types)
-	_ = t.RegisterExtension(confluent.E_FieldMeta)
+	for _, x := range []protoreflect.ExtensionType{confluent.E_FileMeta, confluent.E_MessageMeta,
+		confluent.E_FieldMeta, confluent.E_EnumMeta, confluent.E_EnumValueMeta} {
+		_ = t.RegisterExtension(x)
+	}
 	return t
 }()
 
-// inlineTags reads (confluent.field_meta).tags from a field's options,
-// whatever form the compiler left the extension in.
-func inlineTags(fd protoreflect.FieldDescriptor) []string {
-	opts, ok := fd.Options().(*descriptorpb.FieldOptions)
-	if !ok || opts == nil {
-		return nil
-	}
-	raw, err := proto.Marshal(opts)
+// fieldTags reads (confluent.field_meta).tags from a field's options.
+func fieldTags(fd protoreflect.FieldDescriptor) ([]string, error) {
+	tags, err := metaTags(fd.Options(), confluent.E_FieldMeta)
 	if err != nil {
-		return nil
+		return nil, &PlanError{Path: string(fd.FullName()), Keyword: "(confluent.field_meta).tags", Err: ErrUnplaceableTag,
+			Reason: "options cannot be read: " + err.Error()}
 	}
-	parsed := &descriptorpb.FieldOptions{}
-	if err := (proto.UnmarshalOptions{Resolver: fieldMetaTypes}).Unmarshal(raw, parsed); err != nil {
-		return nil
+	return tags, nil
+}
+
+// metaTags reads the tags of a confluent.Meta option from options of any
+// kind, whatever form the compiler left the extension in. An option that
+// does not parse is an error, never "no tags".
+func metaTags(opts proto.Message, xt protoreflect.ExtensionType) ([]string, error) {
+	if opts == nil || !opts.ProtoReflect().IsValid() {
+		return nil, nil
 	}
-	if !proto.HasExtension(parsed, confluent.E_FieldMeta) {
-		return nil
+	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(opts)
+	if err != nil {
+		return nil, err
 	}
-	meta, _ := proto.GetExtension(parsed, confluent.E_FieldMeta).(*confluent.Meta)
-	return meta.GetTags()
+	parsed := opts.ProtoReflect().Type().New().Interface()
+	if err := (proto.UnmarshalOptions{Resolver: metaTypes}).Unmarshal(raw, parsed); err != nil {
+		return nil, err
+	}
+	if !proto.HasExtension(parsed, xt) {
+		return nil, nil
+	}
+	meta, _ := proto.GetExtension(parsed, xt).(*confluent.Meta)
+	return meta.GetTags(), nil
 }
 
 // Tagged reports whether any field of any message is tagged.

@@ -25,7 +25,7 @@ func (p *Plan) Rewrite(indexes []int, in, out []byte, fn Transformer, fillAbsent
 		return nil, err
 	}
 	w := &rewriter{fn: fn, fill: fillAbsent}
-	return w.message(p.messages[md.FullName()], in, out, nil, 0)
+	return w.message(p.messages[md.FullName()], in, out, nil, 0, 0)
 }
 
 type rewriter struct {
@@ -38,9 +38,11 @@ func malformed(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, args...)...)
 }
 
-// message rewrites one encoded message. inherited is the leaf of a tagged
-// map field whose entry message this is: its value field (2) is tagged.
-func (w *rewriter) message(m *message, in, out []byte, inherited *Leaf, depth int) ([]byte, error) {
+// message rewrites one encoded message. inherited is the leaf of the field
+// holding this message, which applies to its field number inheritedNum: a
+// tagged map field's entry (its value, 2), or a tagged
+// google.protobuf.StringValue / BytesValue (its value, 1).
+func (w *rewriter) message(m *message, in, out []byte, inherited *Leaf, inheritedNum protowire.Number, depth int) ([]byte, error) {
 	if depth > maxDepth {
 		return nil, malformed("nesting deeper than %d", maxDepth)
 	}
@@ -49,6 +51,9 @@ func (w *rewriter) message(m *message, in, out []byte, inherited *Leaf, depth in
 	if w.fill && len(m.implicit) > 0 {
 		seen = make([]bool, len(m.implicit))
 	}
+	// A tagged StringValue's value is filled in when absent, like a tagged
+	// string field, so an empty value is ciphertext too.
+	fillWrapped := w.fill && inherited != nil && inheritedNum == 1 && inherited.wrapped && !inherited.Bytes
 	for pos := 0; pos < len(in); {
 		start := pos
 		num, typ, n := protowire.ConsumeTag(in[pos:])
@@ -65,7 +70,7 @@ func (w *rewriter) message(m *message, in, out []byte, inherited *Leaf, depth in
 			return nil, malformed("field %s has wire type %d", f.desc.FullName(), typ)
 		}
 		if f == nil || typ != protowire.BytesType {
-			if f != nil && (f.leaf != nil || inherited != nil && num == 2) && !f.desc.IsMap() {
+			if f != nil && (f.leaf != nil || inherited != nil && num == inheritedNum) && !f.desc.IsMap() {
 				return nil, malformed("tagged field %s has wire type %d", f.desc.FullName(), typ)
 			}
 			pos += vlen
@@ -74,12 +79,15 @@ func (w *rewriter) message(m *message, in, out []byte, inherited *Leaf, depth in
 		value, vn := protowire.ConsumeBytes(in[pos:])
 		end := pos + vn
 		leaf := f.leaf
-		if inherited != nil && num == 2 {
+		if inherited != nil && num == inheritedNum {
 			leaf = inherited
+			if num == 1 {
+				fillWrapped = false
+			}
 		}
 		switch {
 		case f.desc.IsMap() && (leaf != nil || f.sub.deep):
-			entry, err := w.message(f.sub, value, nil, f.leaf, depth+1)
+			entry, err := w.message(f.sub, value, nil, f.leaf, 2, depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -100,8 +108,16 @@ func (w *rewriter) message(m *message, in, out []byte, inherited *Leaf, depth in
 			out = protowire.AppendTag(out, num, protowire.BytesType)
 			out = protowire.AppendBytes(out, res)
 			w.scratch = res[:0]
+		case leaf != nil && leaf.wrapped:
+			sub, err := w.message(f.sub, value, nil, leaf, 1, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, in[last:start]...)
+			out = protowire.AppendTag(out, num, protowire.BytesType)
+			out = protowire.AppendBytes(out, sub)
 		case f.sub != nil && f.sub.deep:
-			sub, err := w.message(f.sub, value, nil, nil, depth+1)
+			sub, err := w.message(f.sub, value, nil, nil, 0, depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -115,6 +131,15 @@ func (w *rewriter) message(m *message, in, out []byte, inherited *Leaf, depth in
 		pos, last = end, end
 	}
 	out = append(out, in[last:]...)
+	if fillWrapped {
+		res, err := w.fn.Transform(inherited.Path, true, inherited.Rules, nil, w.scratch[:0])
+		if err != nil {
+			return nil, err
+		}
+		out = protowire.AppendTag(out, 1, protowire.BytesType)
+		out = protowire.AppendBytes(out, res)
+		w.scratch = res[:0]
+	}
 	for i, imp := range m.implicit {
 		if seen != nil && !seen[i] {
 			res, err := w.fn.Transform(imp.leaf.Path, true, imp.leaf.Rules, nil, w.scratch[:0])
