@@ -18,8 +18,6 @@ import (
 	"github.com/bufbuild/protocompile"
 	"github.com/bufbuild/protocompile/protoutil"
 	"github.com/bufbuild/protocompile/reporter"
-	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/confluent"
-	_ "github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/confluent/types" // confluent/type/decimal.proto
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -121,13 +119,7 @@ func Compile(schema string, refs []Reference, sel RuleSelector) (p *Plan, err er
 				}
 				return nil, fmt.Errorf("no reference %q: %w", path, protoregistry.NotFound)
 			}},
-			protocompile.ResolverFunc(func(path string) (protocompile.SearchResult, error) {
-				fd, err := protoregistry.GlobalFiles.FindFileByPath(path)
-				if err != nil || !strings.HasPrefix(path, "confluent/") {
-					return protocompile.SearchResult{}, protoregistry.NotFound
-				}
-				return protocompile.SearchResult{Desc: fd}, nil
-			}),
+			builtinResolver,
 		}),
 		Reporter: reporter.NewReporter(nil, nil),
 	}
@@ -161,7 +153,8 @@ func standardFile(fd protoreflect.FileDescriptor, files *protoregistry.Files, so
 		return have, nil
 	}
 	_, fromRegistry := sources[fd.Path()]
-	if global, err := protoregistry.GlobalFiles.FindFileByPath(fd.Path()); err == nil && !fromRegistry {
+	_, builtin := builtins[fd.Path()]
+	if global, err := protoregistry.GlobalFiles.FindFileByPath(fd.Path()); err == nil && !fromRegistry && !builtin {
 		if err := files.RegisterFile(global); err != nil {
 			return nil, err
 		}
@@ -214,7 +207,7 @@ func (b *builder) file(fd protoreflect.FileDescriptor, seen map[string]bool) err
 	if _, registered := b.sources[fd.Path()]; !registered {
 		return nil
 	}
-	if err := b.optionTags(fd.Path(), fd.Options(), confluent.E_FileMeta, "(confluent.file_meta).tags", nil); err != nil {
+	if err := b.optionTags(fd.Path(), fd.Options(), metaFileMeta, "(confluent.file_meta).tags", nil); err != nil {
 		return err
 	}
 	if err := b.enums(fd.Enums()); err != nil {
@@ -233,7 +226,7 @@ func (b *builder) messages(ms protoreflect.MessageDescriptors) error {
 		if err != nil {
 			return err
 		}
-		if err := b.optionTags(string(md.FullName()), md.Options(), confluent.E_MessageMeta, "(confluent.message_meta).tags", append([]int{}, m.covered...)); err != nil {
+		if err := b.optionTags(string(md.FullName()), md.Options(), metaMessageMeta, "(confluent.message_meta).tags", append([]int{}, m.covered...)); err != nil {
 			return err
 		}
 		if err := b.enums(md.Enums()); err != nil {
@@ -252,12 +245,12 @@ func (b *builder) messages(ms protoreflect.MessageDescriptors) error {
 func (b *builder) enums(es protoreflect.EnumDescriptors) error {
 	for i := 0; i < es.Len(); i++ {
 		ed := es.Get(i)
-		if err := b.optionTags(string(ed.FullName()), ed.Options(), confluent.E_EnumMeta, "(confluent.enum_meta).tags", nil); err != nil {
+		if err := b.optionTags(string(ed.FullName()), ed.Options(), metaEnumMeta, "(confluent.enum_meta).tags", nil); err != nil {
 			return err
 		}
 		for j := 0; j < ed.Values().Len(); j++ {
 			vd := ed.Values().Get(j)
-			if err := b.optionTags(string(vd.FullName()), vd.Options(), confluent.E_EnumValueMeta, "(confluent.enum_value_meta).tags", nil); err != nil {
+			if err := b.optionTags(string(vd.FullName()), vd.Options(), metaEnumValueMeta, "(confluent.enum_value_meta).tags", nil); err != nil {
 				return err
 			}
 		}
@@ -455,18 +448,9 @@ func (b *builder) unwalked() error {
 	return nil
 }
 
-var metaTypes = func() *protoregistry.Types {
-	t := new(protoregistry.Types)
-	for _, x := range []protoreflect.ExtensionType{confluent.E_FileMeta, confluent.E_MessageMeta,
-		confluent.E_FieldMeta, confluent.E_EnumMeta, confluent.E_EnumValueMeta} {
-		_ = t.RegisterExtension(x)
-	}
-	return t
-}()
-
 // fieldTags reads (confluent.field_meta).tags from a field's options.
 func fieldTags(fd protoreflect.FieldDescriptor) ([]string, error) {
-	tags, err := metaTags(fd.Options(), confluent.E_FieldMeta)
+	tags, err := metaTags(fd.Options(), metaFieldMeta)
 	if err != nil {
 		return nil, &PlanError{Path: string(fd.FullName()), Keyword: "(confluent.field_meta).tags", Err: ErrUnplaceableTag,
 			Reason: "options cannot be read: " + err.Error()}
@@ -492,8 +476,7 @@ func metaTags(opts proto.Message, xt protoreflect.ExtensionType) ([]string, erro
 	if !proto.HasExtension(parsed, xt) {
 		return nil, nil
 	}
-	meta, _ := proto.GetExtension(parsed, xt).(*confluent.Meta)
-	return meta.GetTags(), nil
+	return metaTagsOf(proto.GetExtension(parsed, xt)), nil
 }
 
 // Tagged reports whether any field of any message is tagged.
