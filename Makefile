@@ -2,16 +2,27 @@
 GO ?= go
 FUZZTIME ?= 20s
 
-.PHONY: test demo vet fuzz bench interop vectors
+.PHONY: test demo vet purego fuzz bench interop vectors
 
 ## test: install test tools, start the real services (OpenBao, moto), vet,
 ## run every test with the race detector (services stop at the end), then
 ## run the cross-language vector runners (scripts/interop.sh), then run
 ## each fuzz target for FUZZTIME.
-test: vet
+test: vet purego
 	scripts/with-services.sh $(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) interop
 	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
+
+## purego: the core needs no cgo. Builds the pure packages and the CLI with
+## CGO_ENABLED=0 (also for macOS and Windows), checks that their dependency
+## graph holds no confluent-kafka-go package, and runs their tests without cgo.
+PURE = . ./registry/... ./tags ./formats/... ./internal/keyring ./cmd/tagseal ./testvectors
+purego:
+	CGO_ENABLED=0 $(GO) build $(PURE) ./kms/... ./examples/franz
+	@if CGO_ENABLED=0 $(GO) list -deps . ./registry ./cmd/tagseal | grep confluent-kafka-go; then echo "purego: the core depends on confluent-kafka-go"; exit 1; fi
+	GOOS=darwin GOARCH=arm64 CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/tagseal
+	GOOS=windows GOARCH=amd64 CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/tagseal
+	CGO_ENABLED=0 $(GO) test -count=1 $(PURE)
 
 ## interop: the cross-language runners over testvectors/v1 (Python, JS, Java).
 interop:

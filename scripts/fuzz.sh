@@ -9,9 +9,9 @@ TARGETS=(
   ./formats/avro:FuzzRewrite
   ./formats/jsonschema:FuzzRewrite
   ./formats/protobuf:FuzzRewrite
-  ./serde:FuzzFrame
+  .:FuzzFrame
   ./serde:FuzzJSONLeak
-  ./serde:FuzzStoredValue
+  ./internal/keyring:FuzzStoredValue
   ./serde:FuzzAvroLeak
   ./serde:FuzzProtoLeak
 )
