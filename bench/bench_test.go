@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"encoding/json"
 	"sync"
 	"testing"
@@ -17,7 +18,9 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/dynamicpb"
 
+	"github.com/tagseal/tagseal"
 	pbformat "github.com/tagseal/tagseal/formats/protobuf"
+	"github.com/tagseal/tagseal/registry"
 	"github.com/tagseal/tagseal/serde"
 	"github.com/tagseal/tagseal/tags"
 )
@@ -90,10 +93,44 @@ var records = []record{
 	{"protobuf-nested", "PROTOBUF", protoNested, protoNestedValue, protoTarget(protoNestedValue), 0},
 }
 
+// serializer and deserializer are what the benchmarks call: Confluent's
+// serdes, tagseal's Confluent adapter (serde) and the pure-Go API (through
+// pureSerde) all provide them.
+type serializer interface {
+	Serialize(topic string, msg any) ([]byte, error)
+}
+
+type deserializer interface {
+	Deserialize(topic string, payload []byte) (any, error)
+	DeserializeInto(topic string, payload []byte, msg any) error
+}
+
+// pureSerde calls the pure-Go API (package tagseal) with a background
+// context, as a producer loop would.
+type pureSerde struct {
+	s *tagseal.Serializer
+	d *tagseal.Deserializer
+}
+
+func (p pureSerde) Serialize(topic string, msg any) ([]byte, error) {
+	return p.s.Serialize(context.Background(), topic, msg)
+}
+
+func (p pureSerde) Deserialize(topic string, payload []byte) (any, error) {
+	return p.d.Deserialize(context.Background(), topic, payload)
+}
+
+func (p pureSerde) DeserializeInto(topic string, payload []byte, msg any) error {
+	return p.d.DeserializeInto(context.Background(), topic, payload, msg)
+}
+
+// memory is the pure API's registry: embedded, no HTTP.
+var memory = registry.NewMemory()
+
 type impl struct {
 	name string
-	ser  cserde.Serializer
-	de   cserde.Deserializer
+	ser  serializer
+	de   deserializer
 	// fresh: the serializer mutates its input, so every op gets a new value.
 	fresh bool
 }
@@ -166,7 +203,30 @@ func setup(b *testing.B, r record) []impl {
 	if err != nil {
 		b.Fatal(err)
 	}
-	impls[r.name] = []impl{{"confluent", cser, cde, true}, {"tagseal", tser, tde, false}}
+	// The pure API over the embedded registry, with the same schema and rule.
+	ctx := context.Background()
+	var pureRules registry.RuleSet
+	rs, _ := json.Marshal(schemaregistry.RuleSet{DomainRules: []schemaregistry.Rule{{
+		Name: "pii", Kind: "TRANSFORM", Mode: "WRITEREAD", Type: "ENCRYPT", Tags: []string{"PII"},
+		Params: map[string]string{"encrypt.kek.name": "bench-" + r.name, "encrypt.kms.type": "local-kms", "encrypt.kms.key.id": "k"},
+	}}})
+	if err := json.Unmarshal(rs, &pureRules); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := memory.Register(ctx, r.name+"-value", registry.Schema{Schema: r.schema, SchemaType: r.format, RuleSet: &pureRules}, false); err != nil {
+		b.Fatal(err)
+	}
+	keys := tagseal.Keys{RuleConfig: ruleConfig}
+	pser, err := tagseal.NewSerializer(memory, tagseal.Value, tagseal.SerializerConfig{UseLatestVersion: true, Keys: keys})
+	if err != nil {
+		b.Fatal(err)
+	}
+	pde, err := tagseal.NewDeserializer(memory, tagseal.Value, tagseal.DeserializerConfig{Keys: keys})
+	if err != nil {
+		b.Fatal(err)
+	}
+	pure := pureSerde{pser, pde}
+	impls[r.name] = []impl{{"confluent", cser, cde, true}, {"tagseal", tser, tde, false}, {"purego", pure, pure, false}}
 	return impls[r.name]
 }
 
@@ -206,7 +266,17 @@ func BenchmarkSerde(b *testing.B) {
 				}
 			})
 		}
+		// The pure API reads what it wrote into its own registry; the
+		// Confluent and serde rows read one tagseal payload.
+		purePayload, err := ims[2].ser.Serialize(r.name, r.value())
+		if err != nil {
+			b.Fatal(err)
+		}
 		for _, im := range ims {
+			payload := payload
+			if im.name == "purego" {
+				payload = purePayload
+			}
 			b.Run(r.name+"/deserialize/"+im.name, func(b *testing.B) {
 				b.ReportAllocs()
 				if r.bytes > 0 {
