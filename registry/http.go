@@ -288,12 +288,16 @@ func (c *HTTPClient) try(ctx context.Context, cl *sr.Client, method, path string
 }
 
 // transient reports whether a try's failure is worth another try: a
-// 5xx or 429 answer, a timeout, or a network failure. 4xx answers and
-// malformed bodies are not.
+// 5xx or 429 answer, a timeout, or a network failure. 4xx answers,
+// certificate verification failures and malformed bodies are not.
 func transient(err error) bool {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.StatusCode == http.StatusTooManyRequests || e.StatusCode >= 500
+	}
+	var cv *tls.CertificateVerificationError
+	if errors.As(err, &cv) {
+		return false // an untrusted certificate stays untrusted
 	}
 	var ue *url.Error
 	var ne net.Error
