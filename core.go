@@ -49,7 +49,7 @@ type compiled struct {
 //	keyring.keks    kekKey{name, read}                      → KEK from the DEK Registry
 //	keyring.read    dekKey{kek, subject, algorithm, version} → unwrapped DEK primitive
 //	keyring.write   writeKey{kek, subject, algorithm, rotated} → DEK new ciphertexts use
-//	ruleKeys.hot / hotRead  (subject, version) inside one plan's rule → last DEK
+//	keyring.Rule hot / hotRead  (keyring, subject, version) inside one plan's rule → last DEK
 //	kms.Registry    digest(key URI, the config values the driver reads) → KEK AEAD
 //
 // The tests in cachekeys_test.go prove, per cache, that two entries which

@@ -58,11 +58,14 @@ type Rule struct {
 // hotDEK is the DEK a rule last used, checked before the keyring's maps:
 // a plan usually serves one subject and one DEK version.
 type hotDEK struct {
+	k       *Keyring // a Rule may be used with more than one keyring
 	subject string
 	version int
 	e       *DEK
 }
 
+// ParseRule reads a rule's key parameters (rule params, then the schema's
+// metadata.properties). Invalid ones are kept in Err, reported on use.
 func ParseRule(r *tags.Rule) *Rule {
 	rk := &Rule{algorithm: AES256GCM}
 	var errs []string
@@ -220,6 +223,8 @@ func (c *dekCipher) open(dst, ciphertext, ad []byte) ([]byte, error) {
 	return c.gcm.Open(dst, ciphertext[:gcmNonceSize], ciphertext[gcmNonceSize:], ad)
 }
 
+// DEK is an unwrapped data-encryption key version with its built
+// primitive, as cached by a Keyring.
 type DEK struct {
 	version int
 	ts      int64 // registry creation time, ms
@@ -242,7 +247,7 @@ type writeKey struct {
 	rotated                 bool
 }
 
-// keyring owns KEK and DEK lifecycles: registry lookups, creation, KMS
+// Keyring owns KEK and DEK lifecycles: registry lookups, creation, KMS
 // wrapping, and a cache of built primitives. After warm-up the hot path
 // reads two maps under a read lock and makes no registry or KMS call.
 type Keyring struct {
@@ -263,6 +268,7 @@ type Keyring struct {
 	write map[writeKey]*DEK
 }
 
+// New returns a Keyring over a DEK Registry.
 func New(dekRegistry registry.DEKRegistry, conf Config) *Keyring {
 	now := conf.Clock
 	if now == nil {
@@ -296,16 +302,16 @@ func (k *Keyring) expired(rk *Rule, e *DEK) bool {
 	return rk.rotated() && (k.now().UnixMilli()-e.ts)/millisPerDay >= int64(rk.expiryDays)
 }
 
-// writeDEK returns the DEK new ciphertexts use: version 1, or with rotation
+// WriteDEK returns the DEK new ciphertexts use: version 1, or with rotation
 // the latest version, replaced by a new one when it is older than the
 // rule's expiry. A failed refresh keeps the cached DEK in service.
 func (k *Keyring) WriteDEK(ctx context.Context, rk *Rule, subject string) (*DEK, error) {
-	if h := rk.hot.Load(); h != nil && h.subject == subject && k.fresh(h.e) && !k.expired(rk, h.e) {
+	if h := rk.hot.Load(); h != nil && h.k == k && h.subject == subject && k.fresh(h.e) && !k.expired(rk, h.e) {
 		return h.e, nil
 	}
 	e, err := k.writeDEKSlow(ctx, rk, subject)
 	if err == nil {
-		rk.hot.Store(&hotDEK{subject: subject, e: e})
+		rk.hot.Store(&hotDEK{k: k, subject: subject, e: e})
 	}
 	return e, err
 }
@@ -418,15 +424,15 @@ func (k *Keyring) createDEK(ctx context.Context, kek *registry.KEK, rk *Rule, su
 	return &dek, nil, nil
 }
 
-// readDEK returns the DEK for a ciphertext: the version from its prefix, or
+// ReadDEK returns the DEK for a ciphertext: the version from its prefix, or
 // the unversioned DEK when the rule does not rotate.
 func (k *Keyring) ReadDEK(ctx context.Context, rk *Rule, subject string, version int) (*DEK, error) {
-	if h := rk.hotRead.Load(); h != nil && h.version == version && h.subject == subject && k.fresh(h.e) {
+	if h := rk.hotRead.Load(); h != nil && h.k == k && h.version == version && h.subject == subject && k.fresh(h.e) {
 		return h.e, nil
 	}
 	e, err := k.readDEKSlow(ctx, rk, subject, version)
 	if err == nil {
-		rk.hotRead.Store(&hotDEK{subject: subject, version: version, e: e})
+		rk.hotRead.Store(&hotDEK{k: k, subject: subject, version: version, e: e})
 	}
 	return e, err
 }
