@@ -270,13 +270,13 @@ func TestGuardCachesTheLatestVersion(t *testing.T) {
 	if _, err := s.Serialize(topic, person()); err != nil {
 		t.Fatal(err)
 	}
-	before := len(srv.Calls())
+	before := len(memory.Calls())
 	for i := 0; i < 50; i++ {
 		if _, err := s.Serialize(topic, person()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if calls := srv.Calls()[before:]; len(calls) > 0 {
+	if calls := memory.Calls()[before:]; len(calls) > 0 {
 		t.Fatalf("warm serializer made registry calls: %v", calls)
 	}
 }

@@ -2,6 +2,7 @@ package registryoracle
 
 import (
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"testing"
 
@@ -11,21 +12,25 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
 
-	"github.com/tagseal/tagseal/internal/registrytest"
+	"github.com/tagseal/tagseal/registry"
 )
 
 // ruleConfig is shared by every serde in the process, tagseal's and
 // Confluent's (whose executors are process-wide).
 var ruleConfig = map[string]string{"secret": "registry-oracle-secret"}
 
-// srv and client are the one registry of the test binary.
+// memory, srv and client are the one registry of the test binary:
+// tagseal's registry.Memory served over HTTP, which shares ids across
+// subjects and keeps rules per subject version as real registries do.
 var (
-	srv    *registrytest.Server
+	memory *registry.Memory
+	srv    *httptest.Server
 	client schemaregistry.Client
 )
 
 func TestMain(m *testing.M) {
-	srv = registrytest.Start()
+	memory = registry.NewMemory()
+	srv = httptest.NewServer(memory)
 	var err error
 	if client, err = schemaregistry.NewClient(schemaregistry.NewConfig(srv.URL)); err != nil {
 		fmt.Fprintln(os.Stderr, err)

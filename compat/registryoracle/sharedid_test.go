@@ -26,7 +26,7 @@ import (
 // has no rules ("orders") and one whose subject encrypts ("customers"),
 // in both orders; Confluent Go reads every record tagseal wrote, and
 // tagseal reads what Confluent wrote, all over the HTTP registry double
-// (internal/registrytest), not mock://, whose ids are per subject.
+// (registry.Memory over HTTP), not mock://, whose ids are per subject.
 
 const scopeSecret = "scope-secret-of-a-customer"
 
@@ -273,7 +273,7 @@ func scopePair(t *testing.T, client schemaregistry.Client) (*serde.Serializer, *
 // subject: an unqualified one would get some subject's rules.
 func assertSubjectQualified(t *testing.T) {
 	t.Helper()
-	for _, c := range srv.Calls() {
+	for _, c := range memory.Calls() {
 		if bytes.HasPrefix([]byte(c), []byte("GET /schemas/ids/")) && !bytes.Contains([]byte(c), []byte("subject=")) {
 			t.Errorf("unqualified schema fetch %q", c)
 		}
