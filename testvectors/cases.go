@@ -1,7 +1,7 @@
 package testvectors
 
 import (
-	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry"
+	"github.com/tagseal/tagseal/registry"
 )
 
 // A shape is one schema structure under test: the record's schema, its
@@ -12,7 +12,7 @@ type shape struct {
 	about     string
 	schema    string
 	refs      []ref
-	metadata  *schemaregistry.Metadata
+	metadata  *registry.Metadata
 	plaintext string
 	// pci adds a second rule (tag PCI, its own KEK).
 	pci bool
@@ -102,7 +102,7 @@ func avroShapes() []shape {
   {"name":"user","type":"string"},
   {"name":"ssn","type":"string"},
   {"name":"home","type":{"type":"record","name":"Home","fields":[{"name":"ssn","type":"string"}]}}]}`,
-			metadata:  &schemaregistry.Metadata{Tags: map[string][]string{"vec.Account.ssn": {"PII"}, "**.Home.*": {"PII"}}},
+			metadata:  &registry.Metadata{Tags: map[string][]string{"vec.Account.ssn": {"PII"}, "**.Home.*": {"PII"}}},
 			plaintext: `{"user":"visible-user","ssn":"078-05-1120","home":{"ssn":"219-09-9999"}}`},
 		{format: avroFormat, structure: "two-rules", about: "PII and PCI fields under two rules with two KEKs",
 			schema: `{"type":"record","name":"Payment","namespace":"vec","fields":[
@@ -173,7 +173,7 @@ func jsonShapes() []shape {
 		{format: jsonFormat, structure: "metadata-tags", about: "no inline tags: metadata.tags patterns tag the fields",
 			schema: `{"$schema":"http://json-schema.org/draft-07/schema#","title":"Account","type":"object","properties":{
   "user":{"type":"string"},"ssn":{"type":"string"}}}`,
-			metadata:  &schemaregistry.Metadata{Tags: map[string][]string{"$.ssn": {"PII"}}},
+			metadata:  &registry.Metadata{Tags: map[string][]string{"$.ssn": {"PII"}}},
 			plaintext: `{"user":"visible-user","ssn":"078-05-1120"}`},
 		{format: jsonFormat, structure: "two-rules", about: "PII and PCI fields under two rules with two KEKs",
 			schema: `{"$schema":"http://json-schema.org/draft-07/schema#","title":"Payment","type":"object","properties":{
@@ -268,7 +268,7 @@ message Blob {
 message Account {
   string user = 1;
   string ssn = 2;
-}`, metadata: &schemaregistry.Metadata{Tags: map[string][]string{"vec.Account.ssn": {"PII"}}},
+}`, metadata: &registry.Metadata{Tags: map[string][]string{"vec.Account.ssn": {"PII"}}},
 			plaintext: `{"user":"visible-user","ssn":"078-05-1120"}`},
 		{format: protoFormat, structure: "message-index", about: "the record is the second message of the file (message indexes [1])",
 			schema: protoHeader + `

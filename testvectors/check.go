@@ -2,6 +2,7 @@ package testvectors
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -9,95 +10,60 @@ import (
 	"reflect"
 	"slices"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry"
-	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/rules/encryption/deks"
-	cserde "github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/serde"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/dynamicpb"
 
+	"github.com/tagseal/tagseal"
 	"github.com/tagseal/tagseal/formats/avro"
 	"github.com/tagseal/tagseal/formats/jsonschema"
 	"github.com/tagseal/tagseal/formats/protobuf"
-	"github.com/tagseal/tagseal/internal/dekregistrytest"
-	"github.com/tagseal/tagseal/serde"
+	"github.com/tagseal/tagseal/registry"
 	"github.com/tagseal/tagseal/tags"
 )
 
 // ErrorClasses maps the error class names vectors use to tagseal's sentinels.
 var ErrorClasses = map[string]error{
-	"ErrShortPayload":      serde.ErrShortPayload,
-	"ErrUnknownMagicByte":  serde.ErrUnknownMagicByte,
-	"ErrSchemaNotFound":    serde.ErrSchemaNotFound,
-	"ErrMalformedPayload":  serde.ErrMalformedPayload,
-	"ErrInvalidCiphertext": serde.ErrInvalidCiphertext,
-	"ErrDEKNotFound":       serde.ErrDEKNotFound,
-	"ErrKEKNotFound":       serde.ErrKEKNotFound,
-	"ErrDEKUnwrapFailed":   serde.ErrDEKUnwrapFailed,
-	"ErrKeyShredded":       serde.ErrKeyShredded,
-	"ErrDecryptionFailed":  serde.ErrDecryptionFailed,
+	"ErrShortPayload":      tagseal.ErrShortPayload,
+	"ErrUnknownMagicByte":  tagseal.ErrUnknownMagicByte,
+	"ErrSchemaNotFound":    tagseal.ErrSchemaNotFound,
+	"ErrMalformedPayload":  tagseal.ErrMalformedPayload,
+	"ErrInvalidCiphertext": tagseal.ErrInvalidCiphertext,
+	"ErrDEKNotFound":       tagseal.ErrDEKNotFound,
+	"ErrKEKNotFound":       tagseal.ErrKEKNotFound,
+	"ErrDEKUnwrapFailed":   tagseal.ErrDEKUnwrapFailed,
+	"ErrKeyShredded":       tagseal.ErrKeyShredded,
+	"ErrDecryptionFailed":  tagseal.ErrDecryptionFailed,
 }
 
-// Registries holds a vector's Schema Registry (Confluent's in-memory mock)
-// and DEK Registry (an in-process HTTP double used through Confluent's real
-// deks client: the mock:// deks client keeps its keys in package-level maps,
-// so vectors sharing KEK names would share DEKs).
-type Registries struct {
-	Schemas schemaregistry.Client
-	DEKs    deks.Client
-	stop    []func()
-}
-
-// Cleanup registers f to run on Close.
-func (r *Registries) Cleanup(f func()) { r.stop = append(r.stop, f) }
-
-// Close stops the DEK Registry double.
-func (r *Registries) Close() {
-	for _, f := range r.stop {
-		f()
-	}
-}
-
-// NewRegistries returns fresh registries holding the vector's schemas
-// (checking each gets its listed ID), KEKs and DEKs. Close them after use.
-func NewRegistries(v *Vector) (_ *Registries, err error) {
-	r := &Registries{}
-	defer func() {
-		if err != nil {
-			r.Close()
-		}
-	}()
-	server := dekregistrytest.New(r)
-	client, err := schemaregistry.NewClient(schemaregistry.NewConfig("mock://tagseal-vectors"))
-	if err != nil {
-		return nil, err
-	}
-	dekClient, err := deks.NewClient(schemaregistry.NewConfig(server.URL))
-	if err != nil {
-		return nil, err
-	}
-	r.Schemas, r.DEKs = client, dekClient
+// NewRegistry returns a fresh embedded Schema Registry and DEK Registry
+// holding the vector's schemas (registered in order, checking each gets its
+// listed ID), KEKs and DEKs (stored as the vector lists them). Each vector
+// gets its own registry: vectors share KEK names, not keys.
+func NewRegistry(ctx context.Context, v *Vector) (*registry.Memory, error) {
+	reg := registry.NewMemory()
 	for i := range v.Schemas {
 		s := &v.Schemas[i]
-		id, err := client.Register(s.Subject, s.Info(), false)
+		got, err := reg.Register(ctx, s.Subject, s.Info(), false)
 		if err != nil {
 			return nil, fmt.Errorf("register %s: %w", s.Subject, err)
 		}
-		if id != s.ID {
-			return nil, fmt.Errorf("register %s: got id %d, the vector says %d", s.Subject, id, s.ID)
+		if got.ID != s.ID {
+			return nil, fmt.Errorf("register %s: got id %d, the vector says %d", s.Subject, got.ID, s.ID)
 		}
 	}
 	for _, k := range v.KEKs {
-		if _, err := dekClient.RegisterKek(k.Name, k.KMSType, k.KMSKeyID, nil, "", k.Shared); err != nil {
+		if _, err := reg.CreateKEK(ctx, registry.KEK{Name: k.Name, KmsType: k.KMSType, KmsKeyID: k.KMSKeyID, Shared: k.Shared}); err != nil {
 			return nil, fmt.Errorf("register KEK %s: %w", k.Name, err)
 		}
 	}
 	for _, d := range v.DEKs {
-		if _, err := dekClient.RegisterDekVersion(d.KEKName, d.Subject, d.Version, d.Algorithm, d.EncryptedKeyMaterial); err != nil {
+		if _, err := reg.CreateDEK(ctx, d.KEKName, registry.DEK{Subject: d.Subject, Version: d.Version, Algorithm: d.Algorithm,
+			EncryptedKeyMaterial: d.EncryptedKeyMaterial}); err != nil {
 			return nil, fmt.Errorf("register DEK %s/%s v%d: %w", d.KEKName, d.Subject, d.Version, err)
 		}
 	}
-	return r, nil
+	return reg, nil
 }
 
 // Check reads the vector's serialized bytes with tagseal and compares the
@@ -127,32 +93,27 @@ func Check(v *Vector) error {
 	return SamePlaintext(v, got)
 }
 
-// Read deserializes payload with tagseal in fresh registries set up from the
-// vector, using the vector's local-kms secret.
+// Read deserializes payload with tagseal in a fresh registry set up from
+// the vector, using the vector's local-kms secret.
 func Read(v *Vector, payload []byte) (any, error) {
-	d, done, err := newReader(v)
+	ctx := context.Background()
+	d, err := newReader(ctx, v)
 	if err != nil {
 		return nil, err
 	}
-	defer done()
-	return d.Deserialize(v.Topic, payload)
+	return d.Deserialize(ctx, v.Topic, payload)
 }
 
-// newReader returns a tagseal deserializer over fresh registries set up
-// from the vector, with the vector's local-kms secret; done closes them.
-func newReader(v *Vector) (d *serde.Deserializer, done func(), err error) {
-	regs, err := NewRegistries(v)
+// newReader returns a tagseal deserializer over a fresh registry set up
+// from the vector, with the vector's local-kms secret.
+func newReader(ctx context.Context, v *Vector) (*tagseal.Deserializer, error) {
+	reg, err := NewRegistry(ctx, v)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	conf := serde.NewDeserializerConfig()
-	conf.RuleConfig = map[string]string{"secret": v.LocalKMSSecret}
-	conf.DEKClient = regs.DEKs
-	if d, err = serde.NewDeserializer(regs.Schemas, cserde.ValueSerde, conf); err != nil {
-		regs.Close()
-		return nil, nil, err
-	}
-	return d, regs.Close, nil
+	return tagseal.NewDeserializer(reg, tagseal.Value, tagseal.DeserializerConfig{
+		Keys: tagseal.Keys{RuleConfig: map[string]string{"secret": v.LocalKMSSecret}},
+	})
 }
 
 // CheckWritten reads a record another implementation wrote from the
@@ -168,16 +129,16 @@ func CheckWritten(v *Vector, serialized string) error {
 	if err != nil {
 		return err
 	}
-	d, done, err := newReader(v)
+	ctx := context.Background()
+	d, err := newReader(ctx, v)
 	if err != nil {
 		return err
 	}
-	defer done()
-	wantSealed, _, err := sealed(d, v.Topic, want)
+	wantSealed, _, err := sealed(ctx, d, v.Topic, want)
 	if err != nil {
 		return fmt.Errorf("inspect the vector: %v", err)
 	}
-	gotSealed, versions, err := sealed(d, v.Topic, payload)
+	gotSealed, versions, err := sealed(ctx, d, v.Topic, payload)
 	if err != nil {
 		return fmt.Errorf("inspect: %v", err)
 	}
@@ -189,7 +150,7 @@ func CheckWritten(v *Vector, serialized string) error {
 			return fmt.Errorf("written under %s DEK version %d, want the latest, %d", kek, version, latest)
 		}
 	}
-	got, err := d.Deserialize(v.Topic, payload)
+	got, err := d.Deserialize(ctx, v.Topic, payload)
 	if err != nil {
 		return err
 	}
@@ -213,8 +174,8 @@ func latestDEK(v *Vector, kek string) int {
 
 // sealed lists "path:rule" for each encrypted value of the record, and the
 // DEK version each KEK's values carry. Inspect unwraps no key.
-func sealed(d *serde.Deserializer, topic string, payload []byte) ([]string, map[string]int, error) {
-	in, err := d.Inspect(topic, nil, payload)
+func sealed(ctx context.Context, d *tagseal.Deserializer, topic string, payload []byte) ([]string, map[string]int, error) {
+	in, err := d.Inspect(ctx, topic, nil, payload)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -240,14 +201,14 @@ func sealed(d *serde.Deserializer, topic string, payload []byte) ([]string, map[
 func SamePlaintext(v *Vector, got any) error {
 	var same bool
 	switch v.Format {
-	case serde.TypeJSONSchema:
+	case tagseal.TypeJSONSchema:
 		raw, err := json.Marshal(got)
 		if err != nil {
 			return err
 		}
 		a, b := parseJSON(raw), parseJSON(v.Plaintext)
 		same = a != nil && reflect.DeepEqual(a, b)
-	case serde.TypeAvro:
+	case tagseal.TypeAvro:
 		plan, err := compileAvro(v)
 		if err != nil {
 			return err
@@ -265,7 +226,7 @@ func SamePlaintext(v *Vector, got any) error {
 			return err
 		}
 		same = bytes.Equal(gotBytes, wantBytes)
-	case serde.TypeProtobuf:
+	case tagseal.TypeProtobuf:
 		msg, ok := got.(proto.Message)
 		if !ok {
 			return fmt.Errorf("got %T, not a proto.Message", got)

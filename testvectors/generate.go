@@ -1,6 +1,7 @@
 package testvectors
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/sha256"
@@ -12,8 +13,6 @@ import (
 	"math/rand/v2"
 	"strings"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry"
-	cserde "github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/serde"
 	agpb "github.com/tink-crypto/tink-go/v2/proto/aes_gcm_go_proto"
 	aspb "github.com/tink-crypto/tink-go/v2/proto/aes_siv_go_proto"
 	tinksubtle "github.com/tink-crypto/tink-go/v2/subtle"
@@ -22,9 +21,10 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
 
+	"github.com/tagseal/tagseal"
 	"github.com/tagseal/tagseal/internal/entropy"
 	"github.com/tagseal/tagseal/internal/leaf"
-	"github.com/tagseal/tagseal/serde"
+	"github.com/tagseal/tagseal/registry"
 )
 
 // Secret is the local-kms secret of every vector but the wrong-secret ones.
@@ -38,9 +38,9 @@ const (
 	localKMS    = "local-kms"
 	expiryDays  = "30"
 	dekSubject  = topic + "-value"
-	aes128GCM   = serde.AES128GCM
-	aes256GCM   = serde.AES256GCM
-	aes256SIV   = serde.AES256SIV
+	aes128GCM   = tagseal.AES128GCM
+	aes256GCM   = tagseal.AES256GCM
+	aes256SIV   = tagseal.AES256SIV
 	firstDEK    = 1
 	rotatedDEKs = 2
 )
@@ -135,17 +135,17 @@ func (s *stream) bytes(n int) []byte {
 	return b
 }
 
-func encryptRule(name, tag, kek string, va variant) schemaregistry.Rule {
+func encryptRule(name, tag, kek string, va variant) registry.Rule {
 	params := map[string]string{
-		serde.ParamKEKName:      kek,
-		serde.ParamKMSType:      localKMS,
-		serde.ParamKMSKeyID:     kek + "-key",
-		serde.ParamDEKAlgorithm: va.algorithm,
+		tagseal.ParamKEKName:      kek,
+		tagseal.ParamKMSType:      localKMS,
+		tagseal.ParamKMSKeyID:     kek + "-key",
+		tagseal.ParamDEKAlgorithm: va.algorithm,
 	}
 	if va.rotation {
-		params[serde.ParamDEKExpiryDays] = expiryDays
+		params[tagseal.ParamDEKExpiryDays] = expiryDays
 	}
-	r := schemaregistry.Rule{Name: name, Kind: "TRANSFORM", Mode: "WRITEREAD", Type: "ENCRYPT", Params: params, OnFailure: "ERROR,ERROR"}
+	r := registry.Rule{Name: name, Kind: "TRANSFORM", Mode: "WRITEREAD", Type: "ENCRYPT", Params: params, OnFailure: "ERROR,ERROR"}
 	if tag != "" {
 		r.Tags = []string{tag}
 	}
@@ -160,12 +160,12 @@ func skeleton(s shape, va variant, name string) *Vector {
 		Plaintext: json.RawMessage(s.plaintext),
 	}
 	v.Description = fmt.Sprintf("%s %s: %s; %s", s.format, s.structure, s.about, describe(va))
-	var refs []schemaregistry.Reference
+	var refs []registry.Reference
 	for i, r := range s.refs {
 		v.Schemas = append(v.Schemas, Schema{Subject: r.subject, Version: 1, ID: i + 1, SchemaType: s.format, Schema: r.schema})
-		refs = append(refs, schemaregistry.Reference{Name: r.name, Subject: r.subject, Version: 1})
+		refs = append(refs, registry.Reference{Name: r.name, Subject: r.subject, Version: 1})
 	}
-	rules := &schemaregistry.RuleSet{DomainRules: []schemaregistry.Rule{encryptRule("encrypt-pii", "PII", kekPII, va)}}
+	rules := &registry.RuleSet{DomainRules: []registry.Rule{encryptRule("encrypt-pii", "PII", kekPII, va)}}
 	keks := []string{kekPII}
 	if s.pci {
 		rules.DomainRules = append(rules.DomainRules, encryptRule("encrypt-pci", "PCI", kekPCI, va))
@@ -174,7 +174,7 @@ func skeleton(s shape, va variant, name string) *Vector {
 	if va.payload {
 		r := encryptRule("encrypt-payload", "", kekPayload, variant{algorithm: aes256GCM})
 		r.Type = "ENCRYPT_PAYLOAD"
-		rules.EncodingRules = []schemaregistry.Rule{r}
+		rules.EncodingRules = []registry.Rule{r}
 		keks = append(keks, kekPayload)
 	}
 	v.Schemas = append(v.Schemas, Schema{Subject: dekSubject, Version: 1, ID: len(s.refs) + 1, SchemaType: s.format,
@@ -304,17 +304,15 @@ func wrapLocal(secret string, dek, nonce []byte) ([]byte, error) {
 // serialize writes the vector's plaintext with tagseal's serializer, its
 // nonces drawn from rnd, or from crypto/rand when rnd is nil.
 func serialize(v *Vector, rnd *stream) ([]byte, error) {
-	regs, err := NewRegistries(v)
+	ctx := context.Background()
+	reg, err := NewRegistry(ctx, v)
 	if err != nil {
 		return nil, err
 	}
-	defer regs.Close()
-	conf := serde.NewSerializerConfig()
-	conf.AutoRegisterSchemas = false
-	conf.UseSchemaID = v.Record().ID
-	conf.RuleConfig = map[string]string{"secret": v.LocalKMSSecret}
-	conf.DEKClient = regs.DEKs
-	ser, err := serde.NewSerializer(regs.Schemas, cserde.ValueSerde, conf)
+	ser, err := tagseal.NewSerializer(reg, tagseal.Value, tagseal.SerializerConfig{
+		UseSchemaID: v.Record().ID,
+		Keys:        tagseal.Keys{RuleConfig: map[string]string{"secret": v.LocalKMSSecret}},
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -326,9 +324,9 @@ func serialize(v *Vector, rnd *stream) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		return ser.Serialize(v.Topic, msg)
+		return ser.Serialize(ctx, v.Topic, msg)
 	}
-	return ser.SerializeJSON(v.Topic, v.Plaintext)
+	return ser.SerializeJSON(ctx, v.Topic, v.Plaintext)
 }
 
 // descriptorSet returns the base64 FileDescriptorSet of the record's .proto

@@ -13,7 +13,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry"
+	"github.com/tagseal/tagseal/registry"
 )
 
 // Version is the vector file layout version; files live in testvectors/v1.
@@ -62,19 +62,19 @@ type Vector struct {
 
 // Schema is a registered schema version, in the registry's JSON names.
 type Schema struct {
-	Subject    string                     `json:"subject"`
-	Version    int                        `json:"version"`
-	ID         int                        `json:"id"`
-	SchemaType string                     `json:"schemaType"`
-	Schema     string                     `json:"schema"`
-	References []schemaregistry.Reference `json:"references,omitempty"`
-	Metadata   *schemaregistry.Metadata   `json:"metadata,omitempty"`
-	RuleSet    *schemaregistry.RuleSet    `json:"ruleSet,omitempty"`
+	Subject    string               `json:"subject"`
+	Version    int                  `json:"version"`
+	ID         int                  `json:"id"`
+	SchemaType string               `json:"schemaType"`
+	Schema     string               `json:"schema"`
+	References []registry.Reference `json:"references,omitempty"`
+	Metadata   *registry.Metadata   `json:"metadata,omitempty"`
+	RuleSet    *registry.RuleSet    `json:"ruleSet,omitempty"`
 }
 
-// Info returns the schema as the registry client takes it.
-func (s *Schema) Info() schemaregistry.SchemaInfo {
-	return schemaregistry.SchemaInfo{Schema: s.Schema, SchemaType: s.SchemaType, References: s.References, Metadata: s.Metadata, RuleSet: s.RuleSet}
+// Info returns the schema as the registry takes it.
+func (s *Schema) Info() registry.Schema {
+	return registry.Schema{Schema: s.Schema, SchemaType: s.SchemaType, References: s.References, Metadata: s.Metadata, RuleSet: s.RuleSet}
 }
 
 // KEK is a DEK Registry KEK entry.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"flag"
@@ -11,9 +12,7 @@ import (
 	"strings"
 	"time"
 
-	cserde "github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/serde"
-
-	"github.com/tagseal/tagseal/serde"
+	"github.com/tagseal/tagseal"
 )
 
 // runCrypt implements encrypt (JSON lines → encoded records) and decrypt
@@ -68,21 +67,21 @@ func runCrypt(mode string, args []string, stdin io.Reader, stdout, stderr io.Wri
 		fmt.Fprintf(stderr, "tagseal %s: %v\n", mode, err)
 		return 1
 	}
-	serdeType := cserde.ValueSerde
+	ctx := context.Background()
+	serdeType := tagseal.Value
 	if *isKey {
-		serdeType = cserde.KeySerde
+		serdeType = tagseal.Key
 	}
+	keys := tagseal.Keys{RuleConfig: ruleConfig}
 	var transform func([]byte) ([]byte, error)
 	if mode == "encrypt" {
-		conf := serde.NewSerializerConfig()
-		conf.AutoRegisterSchemas, conf.UseLatestVersion, conf.RuleConfig = false, true, ruleConfig
-		ser, err := serde.NewSerializer(client, serdeType, conf)
+		ser, err := tagseal.NewSerializer(client, serdeType, tagseal.SerializerConfig{UseLatestVersion: true, Keys: keys})
 		if err != nil {
 			fmt.Fprintf(stderr, "tagseal %s: %v\n", mode, err)
 			return 1
 		}
 		transform = func(line []byte) ([]byte, error) {
-			b, err := ser.SerializeJSON(*topic, line)
+			b, err := ser.SerializeJSON(ctx, *topic, line)
 			if err != nil {
 				return nil, err
 			}
@@ -92,9 +91,7 @@ func runCrypt(mode string, args []string, stdin io.Reader, stdout, stderr io.Wri
 			return []byte(base64.StdEncoding.EncodeToString(b)), nil
 		}
 	} else {
-		conf := serde.NewDeserializerConfig()
-		conf.RuleConfig = ruleConfig
-		de, err := serde.NewDeserializer(client, serdeType, conf)
+		de, err := tagseal.NewDeserializer(client, serdeType, tagseal.DeserializerConfig{Keys: keys})
 		if err != nil {
 			fmt.Fprintf(stderr, "tagseal %s: %v\n", mode, err)
 			return 1
@@ -110,7 +107,7 @@ func runCrypt(mode string, args []string, stdin io.Reader, stdout, stderr io.Wri
 			if err != nil {
 				return nil, fmt.Errorf("not %s", *encoding)
 			}
-			return de.DeserializeJSON(*topic, raw)
+			return de.DeserializeJSON(ctx, *topic, raw)
 		}
 	}
 	progress := newProgress(stderr, mode, size)

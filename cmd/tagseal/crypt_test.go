@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -9,15 +10,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry"
+	"github.com/tagseal/tagseal/registry"
 )
 
 // encrypt then decrypt JSON lines, in all three formats, through the CLI.
 func TestEncryptDecrypt(t *testing.T) {
 	c := sharedRegistry(t)
-	rule := schemaregistry.Rule{Name: "pii", Kind: "TRANSFORM", Mode: "WRITEREAD", Type: "ENCRYPT", Tags: []string{"PII"},
+	rule := registry.Rule{Name: "pii", Kind: "TRANSFORM", Mode: "WRITEREAD", Type: "ENCRYPT", Tags: []string{"PII"},
 		Params: map[string]string{"encrypt.kek.name": "kek-cli-crypt", "encrypt.kms.type": "local-kms", "encrypt.kms.key.id": "cli"}}
-	schemas := map[string]schemaregistry.SchemaInfo{
+	schemas := map[string]registry.Schema{
 		"avro": {SchemaType: "AVRO", Schema: `{"type":"record","name":"C","namespace":"cli","fields":[
 		  {"name":"id","type":"int"},{"name":"email","type":"string","confluent:tags":["PII"]},
 		  {"name":"phone","type":["null","string"],"default":null,"confluent:tags":["PII"]},
@@ -35,9 +36,9 @@ func TestEncryptDecrypt(t *testing.T) {
 	dir := t.TempDir()
 	for format, info := range schemas {
 		t.Run(format, func(t *testing.T) {
-			info.RuleSet = &schemaregistry.RuleSet{DomainRules: []schemaregistry.Rule{rule}}
+			info.RuleSet = &registry.RuleSet{DomainRules: []registry.Rule{rule}}
 			topic := "cli-" + format
-			if _, err := c.Register(topic+"-value", info, false); err != nil {
+			if _, err := c.Register(context.Background(), topic+"-value", info, false); err != nil {
 				t.Fatal(err)
 			}
 			var lines []string

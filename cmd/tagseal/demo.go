@@ -1,22 +1,21 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"strconv"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry"
-	cserde "github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/serde"
-
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
 
+	"github.com/tagseal/tagseal"
 	"github.com/tagseal/tagseal/formats/protobuf"
-	"github.com/tagseal/tagseal/serde"
+	"github.com/tagseal/tagseal/registry"
 	"github.com/tagseal/tagseal/tags"
 )
 
@@ -50,11 +49,9 @@ func runDemo(w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	client, err := schemaregistry.NewClient(schemaregistry.NewConfig("mock://tagseal-demo"))
-	if err != nil {
-		return err
-	}
-	rule := schemaregistry.Rule{
+	ctx := context.Background()
+	client := registry.NewMemory()
+	rule := registry.Rule{
 		Name: "encrypt-pii", Kind: "TRANSFORM", Mode: "WRITEREAD", Type: "ENCRYPT",
 		Tags: []string{"PII"},
 		Params: map[string]string{
@@ -65,35 +62,32 @@ func runDemo(w io.Writer) error {
 		// Producers fail closed; consumers without the key see ciphertext.
 		OnFailure: "ERROR,NONE",
 	}
-	id, err := client.Register(topic+"-value", schemaregistry.SchemaInfo{
+	registered, err := client.Register(ctx, topic+"-value", registry.Schema{
 		Schema: demoSchema, SchemaType: "AVRO",
-		RuleSet: &schemaregistry.RuleSet{DomainRules: []schemaregistry.Rule{rule}},
+		RuleSet: &registry.RuleSet{DomainRules: []registry.Rule{rule}},
 	}, false)
 	if err != nil {
 		return err
 	}
+	id := registered.ID
 	fmt.Fprintf(w, "1. Registered %s-value (schema id %d): name, email and ssn tagged PII,\n   ENCRYPT rule with KEK %q in local-kms.\n\n", topic, id, "demo-kek")
 
-	sconf := serde.NewSerializerConfig()
-	sconf.AutoRegisterSchemas = false
-	sconf.UseLatestVersion = true
-	sconf.RuleConfig = map[string]string{"secret": secret}
-	ser, err := serde.NewSerializer(client, cserde.ValueSerde, sconf)
+	ser, err := tagseal.NewSerializer(client, tagseal.Value, tagseal.SerializerConfig{
+		UseLatestVersion: true, Keys: tagseal.Keys{RuleConfig: map[string]string{"secret": secret}}})
 	if err != nil {
 		return err
 	}
-	defer ser.Close()
 	fmt.Fprintln(w, "2. Produced records, as the broker stores them:")
 	payloads := make([][]byte, len(demoCustomers))
 	for i, c := range demoCustomers {
-		if payloads[i], err = ser.Serialize(topic, c); err != nil {
+		if payloads[i], err = ser.Serialize(ctx, topic, c); err != nil {
 			return err
 		}
 		fmt.Fprintf(w, "   %s\n", strconv.QuoteToASCII(string(payloads[i])))
 	}
 
 	fmt.Fprintln(w, "\n3. Consumer holding the KMS secret:")
-	if err := consume(w, client, topic, secret, payloads); err != nil {
+	if err := consume(ctx, w, client, topic, secret, payloads); err != nil {
 		return err
 	}
 	other, err := randomSecret()
@@ -101,15 +95,15 @@ func runDemo(w io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(w, "\n4. Consumer without the secret (rule says onFailure NONE for reads):")
-	if err := consume(w, client, topic, other, payloads); err != nil {
+	if err := consume(ctx, w, client, topic, other, payloads); err != nil {
 		return err
 	}
-	return otherFormats(w, client, rule, secret, other)
+	return otherFormats(ctx, w, client, rule, secret, other)
 }
 
 // otherFormats repeats the round trip for one JSON Schema record and one
 // Protobuf record through the same Serializer type.
-func otherFormats(w io.Writer, client schemaregistry.Client, rule schemaregistry.Rule, secret, other string) error {
+func otherFormats(ctx context.Context, w io.Writer, client *registry.Memory, rule registry.Rule, secret, other string) error {
 	jsonSchema := `{"type":"object","title":"Customer","properties":{
 	  "id":{"type":"integer"},
 	  "email":{"type":"string","confluent:tags":["PII"]},
@@ -140,31 +134,27 @@ message Customer {
 		{"6", "PROTOBUF", "customers-proto", protoSchema, pmsg},
 	}
 	for _, f := range formats {
-		if _, err := client.Register(f.topic+"-value", schemaregistry.SchemaInfo{Schema: f.schema, SchemaType: f.typ,
-			RuleSet: &schemaregistry.RuleSet{DomainRules: []schemaregistry.Rule{rule}}}, false); err != nil {
+		if _, err := client.Register(ctx, f.topic+"-value", registry.Schema{Schema: f.schema, SchemaType: f.typ,
+			RuleSet: &registry.RuleSet{DomainRules: []registry.Rule{rule}}}, false); err != nil {
 			return err
 		}
-		sconf := serde.NewSerializerConfig()
-		sconf.AutoRegisterSchemas = false
-		sconf.UseLatestVersion = true
-		sconf.RuleConfig = map[string]string{"secret": secret}
-		ser, err := serde.NewSerializer(client, cserde.ValueSerde, sconf)
+		ser, err := tagseal.NewSerializer(client, tagseal.Value, tagseal.SerializerConfig{
+			UseLatestVersion: true, Keys: tagseal.Keys{RuleConfig: map[string]string{"secret": secret}}})
 		if err != nil {
 			return err
 		}
-		payload, err := ser.Serialize(f.topic, f.value)
+		payload, err := ser.Serialize(ctx, f.topic, f.value)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(w, "\n%s. %s record (email tagged PII), as stored:\n   %s\n", f.step, f.typ, strconv.QuoteToASCII(string(payload)))
 		for _, reader := range []struct{ who, secret string }{{"with the secret", secret}, {"without it", other}} {
-			dconf := serde.NewDeserializerConfig()
-			dconf.RuleConfig = map[string]string{"secret": reader.secret}
-			de, err := serde.NewDeserializer(client, cserde.ValueSerde, dconf)
+			de, err := tagseal.NewDeserializer(client, tagseal.Value, tagseal.DeserializerConfig{
+				Keys: tagseal.Keys{RuleConfig: map[string]string{"secret": reader.secret}}})
 			if err != nil {
 				return err
 			}
-			v, err := de.Deserialize(f.topic, payload)
+			v, err := de.Deserialize(ctx, f.topic, payload)
 			if err != nil {
 				return err
 			}
@@ -177,17 +167,15 @@ message Customer {
 	return nil
 }
 
-func consume(w io.Writer, client schemaregistry.Client, topic, secret string, payloads [][]byte) error {
-	dconf := serde.NewDeserializerConfig()
-	dconf.RuleConfig = map[string]string{"secret": secret}
-	de, err := serde.NewDeserializer(client, cserde.ValueSerde, dconf)
+func consume(ctx context.Context, w io.Writer, client *registry.Memory, topic, secret string, payloads [][]byte) error {
+	de, err := tagseal.NewDeserializer(client, tagseal.Value, tagseal.DeserializerConfig{
+		Keys: tagseal.Keys{RuleConfig: map[string]string{"secret": secret}}})
 	if err != nil {
 		return err
 	}
-	defer de.Close()
 	for _, p := range payloads {
 		var c Customer
-		if err := de.DeserializeInto(topic, p, &c); err != nil {
+		if err := de.DeserializeInto(ctx, topic, p, &c); err != nil {
 			return err
 		}
 		fmt.Fprintf(w, "   id=%d tier=%-6s name=%q email=%q ssn=%q\n", c.ID, c.Tier, c.Name, c.Email, c.SSN)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -11,15 +12,14 @@ import (
 	"os"
 	"strings"
 
-	cserde "github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/serde"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tagseal/tagseal"
 	_ "github.com/tagseal/tagseal/kms/awskms"
 	_ "github.com/tagseal/tagseal/kms/azurekms"
 	_ "github.com/tagseal/tagseal/kms/gcpkms"
 	_ "github.com/tagseal/tagseal/kms/hcvault"
-	"github.com/tagseal/tagseal/serde"
 )
 
 // runInspect shows what a serialized record holds: frame, schema, and each
@@ -58,25 +58,24 @@ func runInspect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "tagseal inspect:", err)
 		return 1
 	}
-	serdeType := cserde.ValueSerde
+	ctx := context.Background()
+	serdeType := tagseal.Value
 	if *isKey {
-		serdeType = cserde.KeySerde
+		serdeType = tagseal.Key
 	}
-	conf := serde.NewDeserializerConfig()
-	conf.RuleConfig = ruleConfig
-	de, err := serde.NewDeserializer(client, serdeType, conf)
+	de, err := tagseal.NewDeserializer(client, serdeType, tagseal.DeserializerConfig{Keys: tagseal.Keys{RuleConfig: ruleConfig}})
 	if err != nil {
 		fmt.Fprintln(stderr, "tagseal inspect:", err)
 		return 1
 	}
-	in, err := de.Inspect(*topic, nil, payload)
+	in, err := de.Inspect(ctx, *topic, nil, payload)
 	if err != nil {
 		fmt.Fprintln(stderr, "tagseal inspect:", err)
 		return 1
 	}
 	var decrypted any
 	if *decrypt {
-		v, err := de.Deserialize(*topic, payload)
+		v, err := de.Deserialize(ctx, *topic, payload)
 		if err != nil {
 			fmt.Fprintln(stderr, "tagseal inspect: decrypt:", err)
 			return 1
@@ -92,7 +91,7 @@ func runInspect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(struct {
-			*serde.Inspection
+			*tagseal.Inspection
 			Decrypted any `json:"decrypted,omitempty"`
 		}{in, decrypted})
 		return 0
@@ -105,7 +104,7 @@ func runInspect(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func printInspection(w io.Writer, in *serde.Inspection, size int) {
+func printInspection(w io.Writer, in *tagseal.Inspection, size int) {
 	id := fmt.Sprintf("schema id %d", in.SchemaID)
 	if in.SchemaGUID != "" {
 		id = "schema GUID " + in.SchemaGUID

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"os"
@@ -9,21 +10,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry"
-	cserde "github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/serde"
-
-	"github.com/tagseal/tagseal/serde"
+	"github.com/tagseal/tagseal"
+	"github.com/tagseal/tagseal/registry"
 )
 
 // sharedRegistry points the commands at one in-memory registry.
-func sharedRegistry(t *testing.T) schemaregistry.Client {
+func sharedRegistry(t *testing.T) *registry.Memory {
 	t.Helper()
-	c, err := schemaregistry.NewClient(schemaregistry.NewConfig("mock://cli-" + t.Name()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := registry.NewMemory()
 	old := newRegistryClient
-	newRegistryClient = func(string, string) (schemaregistry.Client, error) { return c, nil }
+	newRegistryClient = func(string, string) (registry.Client, error) { return c, nil }
 	t.Cleanup(func() { newRegistryClient = old })
 	return c
 }
@@ -36,20 +32,19 @@ func cli(args ...string) (int, string) {
 
 func TestInspect(t *testing.T) {
 	c := sharedRegistry(t)
-	if _, err := c.Register("orders-value", schemaregistry.SchemaInfo{Schema: demoSchema, SchemaType: "AVRO",
-		RuleSet: &schemaregistry.RuleSet{DomainRules: []schemaregistry.Rule{{Name: "encrypt-pii", Kind: "TRANSFORM", Mode: "WRITEREAD",
+	ctx := context.Background()
+	if _, err := c.Register(ctx, "orders-value", registry.Schema{Schema: demoSchema, SchemaType: "AVRO",
+		RuleSet: &registry.RuleSet{DomainRules: []registry.Rule{{Name: "encrypt-pii", Kind: "TRANSFORM", Mode: "WRITEREAD",
 			Type: "ENCRYPT", Tags: []string{"PII"}, Params: map[string]string{"encrypt.kek.name": "kek-cli-inspect",
 				"encrypt.kms.type": "local-kms", "encrypt.kms.key.id": "cli", "encrypt.dek.expiry.days": "30"}}}}}, false); err != nil {
 		t.Fatal(err)
 	}
-	sc := serde.NewSerializerConfig()
-	sc.AutoRegisterSchemas, sc.UseLatestVersion = false, true
-	sc.RuleConfig = map[string]string{"secret": "cli-secret"}
-	ser, err := serde.NewSerializer(c, cserde.ValueSerde, sc)
+	ser, err := tagseal.NewSerializer(c, tagseal.Value, tagseal.SerializerConfig{UseLatestVersion: true,
+		Keys: tagseal.Keys{RuleConfig: map[string]string{"secret": "cli-secret"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	payload, err := ser.Serialize("orders", demoCustomers[0])
+	payload, err := ser.Serialize(ctx, "orders", demoCustomers[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,8 +68,8 @@ func TestInspect(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, out)
 	}
 	var doc struct {
-		Fields    []serde.Sealed `json:"fields"`
-		Decrypted map[string]any `json:"decrypted"`
+		Fields    []tagseal.Sealed `json:"fields"`
+		Decrypted map[string]any   `json:"decrypted"`
 	}
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("--json output: %v\n%s", err, out)
@@ -114,14 +109,14 @@ func TestLint(t *testing.T) {
 		}
 	}
 	code, out = cli("lint", "--schema", filepath.Join(dir, "bad.avsc"), "--rules", filepath.Join(dir, "rules.json"), "--json")
-	var findings []serde.Finding
+	var findings []tagseal.Finding
 	if code != 1 || json.Unmarshal([]byte(out), &findings) != nil || len(findings) < 6 {
 		t.Fatalf("--json: exit %d, %d findings: %s", code, len(findings), out)
 	}
 
 	c := sharedRegistry(t)
-	if _, err := c.Register("clean-value", schemaregistry.SchemaInfo{Schema: demoSchema, SchemaType: "AVRO",
-		RuleSet: &schemaregistry.RuleSet{DomainRules: []schemaregistry.Rule{{Name: "pii", Kind: "TRANSFORM", Mode: "WRITEREAD",
+	if _, err := c.Register(context.Background(), "clean-value", registry.Schema{Schema: demoSchema, SchemaType: "AVRO",
+		RuleSet: &registry.RuleSet{DomainRules: []registry.Rule{{Name: "pii", Kind: "TRANSFORM", Mode: "WRITEREAD",
 			Type: "ENCRYPT", Tags: []string{"PII"}, Params: map[string]string{"encrypt.kek.name": "k",
 				"encrypt.kms.type": "local-kms", "encrypt.kms.key.id": "x"}}}}}, false); err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -8,9 +9,8 @@ import (
 	"os"
 	"strings"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry"
-
-	"github.com/tagseal/tagseal/serde"
+	"github.com/tagseal/tagseal"
+	"github.com/tagseal/tagseal/registry"
 )
 
 // runLint checks a registered or local schema's tags and encryption rules.
@@ -18,7 +18,7 @@ import (
 func runLint(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("lint", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	registry, userInfo := registryFlags(fs)
+	registryURL, userInfo := registryFlags(fs)
 	subject := fs.String("subject", "", "registered subject to lint (latest version unless --version)")
 	version := fs.Int("version", 0, "subject version")
 	schemaFile := fs.String("schema", "", "local schema file to lint instead")
@@ -33,8 +33,9 @@ func runLint(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	var client schemaregistry.Client
-	var info schemaregistry.SchemaInfo
+	ctx := context.Background()
+	var client registry.Client
+	var info registry.Schema
 	switch {
 	case *schemaFile != "":
 		text, err := os.ReadFile(*schemaFile)
@@ -42,13 +43,13 @@ func runLint(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "tagseal lint:", err)
 			return 2
 		}
-		info = schemaregistry.SchemaInfo{Schema: string(text), SchemaType: strings.ToUpper(*schemaType)}
+		info = registry.Schema{Schema: string(text), SchemaType: strings.ToUpper(*schemaType)}
 		if *ruleFile != "" {
 			raw, err := os.ReadFile(*ruleFile)
 			if err == nil {
 				err = json.Unmarshal(raw, &struct {
-					RuleSet  **schemaregistry.RuleSet  `json:"ruleSet"`
-					Metadata **schemaregistry.Metadata `json:"metadata"`
+					RuleSet  **registry.RuleSet  `json:"ruleSet"`
+					Metadata **registry.Metadata `json:"metadata"`
 				}{&info.RuleSet, &info.Metadata})
 			}
 			if err != nil {
@@ -56,41 +57,41 @@ func runLint(args []string, stdout, stderr io.Writer) int {
 				return 2
 			}
 		}
-	case *registry != "" && *subject != "":
+	case *registryURL != "" && *subject != "":
 		var err error
-		if client, err = newRegistryClient(*registry, *userInfo); err != nil {
+		if client, err = newRegistryClient(*registryURL, *userInfo); err != nil {
 			fmt.Fprintln(stderr, "tagseal lint:", err)
 			return 1
 		}
-		var meta schemaregistry.SchemaMetadata
+		var meta registry.SubjectSchema
 		if *version > 0 {
-			meta, err = client.GetSchemaMetadata(*subject, *version)
+			meta, err = client.Version(ctx, *subject, *version, false)
 		} else {
-			meta, err = client.GetLatestSchemaMetadata(*subject)
+			meta, err = client.Latest(ctx, *subject)
 		}
 		if err != nil {
 			fmt.Fprintln(stderr, "tagseal lint:", err)
 			return 1
 		}
-		info = meta.SchemaInfo
+		info = meta.Schema
 	default:
 		fmt.Fprintln(stderr, "tagseal lint: give --registry and --subject, or --schema")
 		return 2
 	}
-	var findings []serde.Finding
+	var findings []tagseal.Finding
 	var err error
 	if *against != "" {
-		if *schemaFile == "" || *registry == "" {
+		if *schemaFile == "" || *registryURL == "" {
 			fmt.Fprintln(stderr, "tagseal lint: --against needs --schema and --registry")
 			return 2
 		}
-		if client, err = newRegistryClient(*registry, *userInfo); err != nil {
+		if client, err = newRegistryClient(*registryURL, *userInfo); err != nil {
 			fmt.Fprintln(stderr, "tagseal lint:", err)
 			return 1
 		}
-		findings, err = serde.LintAgainst(client, *against, info)
+		findings, err = tagseal.LintAgainst(ctx, client, *against, info)
 	} else {
-		findings, err = serde.Lint(client, info)
+		findings, err = tagseal.Lint(ctx, lintRegistry(client), info)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "tagseal lint:", err)
@@ -98,7 +99,7 @@ func runLint(args []string, stdout, stderr io.Writer) int {
 	}
 	if *asJSON {
 		if findings == nil {
-			findings = []serde.Finding{}
+			findings = []tagseal.Finding{}
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -115,4 +116,13 @@ func runLint(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// lintRegistry is the registry Lint resolves references in: none (a nil
+// interface, not a nil client in one) when no registry was given.
+func lintRegistry(c registry.Client) registry.SchemaRegistry {
+	if c == nil {
+		return nil
+	}
+	return c
 }

@@ -6,19 +6,55 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry"
+	"github.com/tagseal/tagseal/registry"
 )
 
-// newRegistryClient makes the Schema Registry client the commands use;
-// tests replace it to share an in-memory registry.
-var newRegistryClient = func(url, userInfo string) (schemaregistry.Client, error) {
-	conf := schemaregistry.NewConfig(url)
-	if userInfo != "" {
-		conf.BasicAuthCredentialsSource = "USER_INFO"
-		conf.BasicAuthUserInfo = userInfo
+// embedded holds the process-wide embedded registries that mock://NAME
+// and mem://NAME URLs name, created empty on first use.
+var embedded = struct {
+	sync.Mutex
+	m map[string]*registry.Memory
+}{m: map[string]*registry.Memory{}}
+
+// embeddedRegistry returns the embedded registry a mock:// or mem:// URL
+// names, or nil for any other URL.
+func embeddedRegistry(url string) *registry.Memory {
+	name, ok := strings.CutPrefix(url, "mock://")
+	if !ok {
+		if name, ok = strings.CutPrefix(url, "mem://"); !ok {
+			return nil
+		}
 	}
-	return schemaregistry.NewClient(conf)
+	embedded.Lock()
+	defer embedded.Unlock()
+	m := embedded.m[name]
+	if m == nil {
+		m = registry.NewMemory()
+		embedded.m[name] = m
+	}
+	return m
+}
+
+// newRegistryClient makes the Schema Registry (and DEK Registry) client
+// the commands use: an HTTP client for http(s) URLs, with basic auth from
+// userInfo ("user:password"), or the process-wide embedded registry that
+// a mock://NAME or mem://NAME URL names (empty: useful only within one
+// process, as tests do). Tests replace it to share a registry.
+var newRegistryClient = func(url, userInfo string) (registry.Client, error) {
+	if m := embeddedRegistry(url); m != nil {
+		return m, nil
+	}
+	var opts []registry.Option
+	if userInfo != "" {
+		user, pass, ok := strings.Cut(userInfo, ":")
+		if !ok {
+			return nil, errors.New("--basic-auth (SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO) must be user:password")
+		}
+		opts = append(opts, registry.WithBasicAuth(user, pass))
+	}
+	return registry.New(url, opts...)
 }
 
 // registryFlags adds the registry flags shared by the commands, named

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -13,12 +14,13 @@ import (
 
 // runShred deletes a KEK or DEK in the DEK Registry. Readers that try to
 // decrypt data under it afterwards (once their DEK cache TTL ends) get
-// serde.ErrKeyShredded, or the ciphertext when their rule's read action is
-// NONE.
+// tagseal.ErrKeyShredded, or the ciphertext when their rule's read action
+// is NONE. A KEK goes with its DEKs: the registry refuses to delete a KEK
+// that DEKs still refer to.
 func runShred(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("shred", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	registry := fs.String("registry", os.Getenv("SCHEMA_REGISTRY_URL"), "DEK Registry (Schema Registry) URL; env SCHEMA_REGISTRY_URL")
+	registryURL := fs.String("registry", os.Getenv("SCHEMA_REGISTRY_URL"), "DEK Registry (Schema Registry) URL; env SCHEMA_REGISTRY_URL")
 	userInfo := fs.String("basic-auth", os.Getenv("SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO"), "user:password; env SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO")
 	kek := fs.String("kek", "", "KEK name (required)")
 	subject := fs.String("subject", "", "delete this subject's DEK instead of the whole KEK")
@@ -28,37 +30,51 @@ func runShred(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	yes := fs.Bool("yes", false, "do not ask for confirmation")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: tagseal shred --registry URL --kek NAME [--subject S [--version N]] [--permanent] [--yes]\n\n"+
-			"Deletes a KEK, or a subject's DEK (all versions or one), in the DEK Registry.\n"+
-			"Soft deletes can be undone in the registry; tagseal readers treat soft-deleted\n"+
-			"keys as shredded (serde.Options.ReadDeletedKeys restores Confluent's behaviour).\n\n")
+			"Deletes a KEK (with the DEKs under it), or a subject's DEK (all versions or\n"+
+			"one), in the DEK Registry. Soft deletes can be undone in the registry; tagseal\n"+
+			"readers treat soft-deleted keys as shredded (ReadDeletedKeys restores\n"+
+			"Confluent's behaviour).\n\n")
 		fs.PrintDefaults()
 	}
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	if *registry == "" || *kek == "" {
+	if *registryURL == "" || *kek == "" {
 		fmt.Fprintln(stderr, "tagseal shred: --registry and --kek are required")
 		fs.Usage()
 		return 2
 	}
 	target := dekadmin.Target{KEK: *kek, Subject: *subject, Version: *version, Algorithm: *algorithm}
-	client := &dekadmin.Client{BaseURL: *registry}
-	if u, p, ok := strings.Cut(*userInfo, ":"); ok {
-		client.User, client.Pass = u, p
+	reg, err := newRegistryClient(*registryURL, *userInfo)
+	if err != nil {
+		fmt.Fprintln(stderr, "tagseal shred:", err)
+		return 1
 	}
+	ctx := context.Background()
+	client := &dekadmin.Client{Registry: reg}
 	kind := "soft-delete"
 	if *permanent {
 		kind = "permanently delete"
 	}
 	if !*yes {
-		fmt.Fprintf(stdout, "About to %s %s at %s.\nData encrypted under it becomes unreadable. Type yes to continue: ", kind, target, *registry)
+		fmt.Fprintf(stdout, "About to %s %s at %s.\n", kind, target, *registryURL)
+		if target.Subject == "" {
+			// Best effort: a registry that cannot list DEKs still deletes.
+			if deks, err := dekadmin.DEKs(ctx, reg, target.KEK, *permanent); err == nil && len(deks) > 0 {
+				fmt.Fprintf(stdout, "DEKs under it, deleted first where the registry requires it:\n")
+				for _, d := range deks {
+					fmt.Fprintf(stdout, "  subject %q (%s)\n", d.Subject, d.Algorithm)
+				}
+			}
+		}
+		fmt.Fprint(stdout, "Data encrypted under it becomes unreadable. Type yes to continue: ")
 		answer, _ := bufio.NewReader(stdin).ReadString('\n')
 		if strings.TrimSpace(answer) != "yes" {
 			fmt.Fprintln(stdout, "Nothing deleted.")
 			return 1
 		}
 	}
-	if err := client.Delete(target, *permanent); err != nil {
+	if err := client.DeleteContext(ctx, target, *permanent); err != nil {
 		fmt.Fprintln(stderr, "tagseal shred:", err)
 		return 1
 	}

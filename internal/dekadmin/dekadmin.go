@@ -1,20 +1,25 @@
-// Package dekadmin deletes KEKs and DEKs in a DEK Registry through its REST
-// API (/dek-registry/v1), which confluent-kafka-go's deks client does not
-// expose. It backs `tagseal shred`.
+// Package dekadmin deletes KEKs and DEKs in a DEK Registry through
+// registry.DEKRegistry (over HTTP by default), making the data under them
+// unreadable. It backs `tagseal shred`.
 package dekadmin
 
 import (
+	"context"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
-	"strconv"
-	"strings"
-	"time"
+
+	"github.com/tagseal/tagseal/registry"
 )
 
-// Client talks to one DEK Registry.
+// Algorithms are the DEK algorithms a DEK Registry knows; deleting a whole
+// KEK deletes its subjects' DEKs of each.
+var Algorithms = []string{"AES128_GCM", "AES256_GCM", "AES256_SIV"}
+
+// Client deletes keys in one DEK Registry: Registry when set, else the
+// registry at BaseURL reached over HTTP with registry.New.
 type Client struct {
+	Registry   registry.DEKRegistry
 	BaseURL    string // e.g. http://registry:8081
 	User, Pass string // basic auth, optional
 	HTTP       *http.Client
@@ -27,18 +32,6 @@ type Target struct {
 	Subject   string
 	Version   int
 	Algorithm string // DEK algorithm; default AES256_GCM
-}
-
-// Path is the REST path of the target.
-func (t Target) Path() string {
-	p := "/dek-registry/v1/keks/" + url.PathEscape(t.KEK)
-	if t.Subject != "" {
-		p += "/deks/" + url.PathEscape(t.Subject)
-		if t.Version > 0 {
-			p += "/versions/" + strconv.Itoa(t.Version)
-		}
-	}
-	return p
 }
 
 func (t Target) String() string {
@@ -54,50 +47,134 @@ func (t Target) String() string {
 
 func (t Target) algorithm() string {
 	if t.Algorithm == "" {
-		return "AES256_GCM"
+		return registry.DefaultAlgorithm
 	}
 	return t.Algorithm
 }
 
-// Delete soft-deletes the target, then, when permanent, deletes it for
-// good (the registry requires the soft delete first).
+// registry returns the DEK Registry to talk to.
+func (c *Client) registry() (registry.DEKRegistry, error) {
+	if c.Registry != nil {
+		return c.Registry, nil
+	}
+	var opts []registry.Option
+	if c.User != "" {
+		opts = append(opts, registry.WithBasicAuth(c.User, c.Pass))
+	}
+	if c.HTTP != nil {
+		opts = append(opts, registry.WithHTTPClient(c.HTTP))
+	}
+	r, err := registry.New(c.BaseURL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("dekadmin: %w", err)
+	}
+	return r, nil
+}
+
+// Delete is DeleteContext without a deadline.
 func (c *Client) Delete(t Target, permanent bool) error {
+	return c.DeleteContext(context.Background(), t, permanent)
+}
+
+// DeleteContext soft-deletes the target, then, when permanent, deletes it
+// for good (the registry requires the soft delete first). A KEK the
+// registry refuses to delete because DEKs still refer to it (as Confluent
+// Schema Registry does: live DEKs for a soft delete, any for a permanent
+// one) has those DEKs deleted first, the same way: shredding a KEK shreds
+// every DEK under it.
+func (c *Client) DeleteContext(ctx context.Context, t Target, permanent bool) error {
 	if t.KEK == "" {
 		return fmt.Errorf("dekadmin: a KEK name is required")
 	}
-	if err := c.delete(t, false); err != nil {
+	reg, err := c.registry()
+	if err != nil {
+		return err
+	}
+	if t.Subject != "" {
+		if err := reg.DeleteDEK(ctx, t.KEK, t.Subject, t.algorithm(), t.Version, false); err != nil {
+			return fmt.Errorf("dekadmin: delete %s: %w", t, err)
+		}
+		if permanent {
+			if err := reg.DeleteDEK(ctx, t.KEK, t.Subject, t.algorithm(), t.Version, true); err != nil {
+				return fmt.Errorf("dekadmin: permanently delete %s: %w", t, err)
+			}
+		}
+		return nil
+	}
+	if err := deleteKEK(ctx, reg, t, false); err != nil {
 		return err
 	}
 	if permanent {
-		return c.delete(t, true)
+		return deleteKEK(ctx, reg, t, true)
 	}
 	return nil
 }
 
-func (c *Client) delete(t Target, permanent bool) error {
-	q := url.Values{"permanent": {strconv.FormatBool(permanent)}}
-	if t.Subject != "" {
-		q.Set("algorithm", t.algorithm())
+// deleteKEK deletes the KEK, and its DEKs first when the registry says
+// they are in the way.
+func deleteKEK(ctx context.Context, reg registry.DEKRegistry, t Target, permanent bool) error {
+	how := "delete"
+	if permanent {
+		how = "permanently delete"
 	}
-	req, err := http.NewRequest(http.MethodDelete, strings.TrimRight(c.BaseURL, "/")+t.Path()+"?"+q.Encode(), nil)
+	err := reg.DeleteKEK(ctx, t.KEK, permanent)
+	var re *registry.Error
+	if !errors.As(err, &re) || re.ErrorCode != registry.CodeKeyReferenceExists {
+		if err != nil {
+			return fmt.Errorf("dekadmin: %s %s: %w", how, t, err)
+		}
+		return nil
+	}
+	deks, err := DEKs(ctx, reg, t.KEK, true)
 	if err != nil {
-		return err
+		return fmt.Errorf("dekadmin: %s %s: list its DEKs: %w", how, t, err)
 	}
-	if c.User != "" {
-		req.SetBasicAuth(c.User, c.Pass)
+	for _, d := range deks {
+		// Soft-delete what is live (a registry may not find an already
+		// soft-deleted key to soft-delete again), then purge.
+		live, err := reg.DEKVersions(ctx, t.KEK, d.Subject, d.Algorithm, false)
+		if err != nil && !errors.Is(err, registry.ErrNotFound) {
+			return fmt.Errorf("dekadmin: %s %s: %w", how, d, err)
+		}
+		if len(live) > 0 {
+			if err := reg.DeleteDEK(ctx, t.KEK, d.Subject, d.Algorithm, 0, false); err != nil {
+				return fmt.Errorf("dekadmin: %s %s: %w", how, d, err)
+			}
+		}
+		if permanent {
+			if err := reg.DeleteDEK(ctx, t.KEK, d.Subject, d.Algorithm, 0, true); err != nil {
+				return fmt.Errorf("dekadmin: %s %s: %w", how, d, err)
+			}
+		}
 	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("dekadmin: delete %s: %s: %s", t, resp.Status, strings.TrimSpace(string(body)))
+	if err := reg.DeleteKEK(ctx, t.KEK, permanent); err != nil {
+		return fmt.Errorf("dekadmin: %s %s: %w", how, t, err)
 	}
 	return nil
+}
+
+// DEKs lists the DEKs under a KEK as targets, one per subject and
+// algorithm that has versions (soft-deleted ones too with includeDeleted),
+// sorted by subject.
+func DEKs(ctx context.Context, reg registry.DEKRegistry, kek string, includeDeleted bool) ([]Target, error) {
+	subjects, err := reg.DEKSubjects(ctx, kek, includeDeleted)
+	if err != nil {
+		return nil, err
+	}
+	var out []Target
+	for _, s := range subjects {
+		for _, alg := range Algorithms {
+			versions, err := reg.DEKVersions(ctx, kek, s, alg, includeDeleted)
+			if errors.Is(err, registry.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			if len(versions) > 0 {
+				out = append(out, Target{KEK: kek, Subject: s, Algorithm: alg})
+			}
+		}
+	}
+	return out, nil
 }
