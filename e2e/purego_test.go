@@ -137,11 +137,7 @@ func TestConfluentGoToPureGo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	producer, err := kafka.NewProducer(&kafka.ConfigMap{"bootstrap.servers": broker})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer producer.Close()
+	producer := newProducer(t, broker) // drains delivery reports
 	for i := int32(0); i < 3; i++ {
 		value, err := ser.Serialize(topic, &exampleCustomer{ID: i, Email: fmt.Sprintf("user%d@example.com", i)})
 		if err != nil {
