@@ -43,6 +43,10 @@ type rewriter struct {
 	out     []byte
 	scratch []byte
 	fn      Transformer
+	// members[d] holds the member schemas of the object being walked at
+	// depth d, reused member after member: a member's walk only writes
+	// deeper slots.
+	members [][]*jsonschema.Schema
 }
 
 func (w *rewriter) errorf(format string, args ...any) error {
@@ -154,6 +158,11 @@ func (w *rewriter) value(direct []*jsonschema.Schema, path string, rules []int, 
 // or else, and the dependentSchemas / dependencies of present members.
 // Each subschema appears once, so its tags apply once.
 func (w *rewriter) applicable(direct []*jsonschema.Schema, kind string, depth int) ([]*jsonschema.Schema, error) {
+	// Common case: nothing to follow. direct holds no nil and no duplicate
+	// (its builders dedupe), so it is the set as it is.
+	if allPlain(direct) {
+		return direct, nil
+	}
 	set := make([]*jsonschema.Schema, 0, len(direct)+2)
 	var inst any
 	decoded := false
@@ -265,6 +274,18 @@ func (w *rewriter) applicable(direct []*jsonschema.Schema, kind string, depth in
 	return set, nil
 }
 
+// allPlain reports that no schema of set applies another to the same value.
+func allPlain(set []*jsonschema.Schema) bool {
+	for _, s := range set {
+		if s == nil || s.Ref != nil || s.DynamicRef != nil || s.RecursiveRef != nil ||
+			len(s.AllOf)+len(s.AnyOf)+len(s.OneOf) > 0 || s.If != nil ||
+			len(s.DependentSchemas)+len(s.Dependencies) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // instance decodes the value at pos for validation, without moving.
 func (w *rewriter) instance(depth int) (any, error) {
 	t := rewriter{in: w.in, pos: w.pos}
@@ -301,7 +322,11 @@ func (w *rewriter) object(set []*jsonschema.Schema, path string, rules []int, de
 		}
 		w.pos++
 		w.ws()
-		if err := w.value(memberSchemas(set, string(name)), path+"."+string(name), rules, true, depth+1); err != nil {
+		for len(w.members) <= depth {
+			w.members = append(w.members, nil)
+		}
+		w.members[depth] = memberSchemas(w.members[depth][:0], set, string(name))
+		if err := w.value(w.members[depth], path+"."+string(name), rules, true, depth+1); err != nil {
 			return err
 		}
 		w.ws()
@@ -320,11 +345,10 @@ func (w *rewriter) object(set []*jsonschema.Schema, path string, rules []int, de
 	}
 }
 
-// memberSchemas returns the subschemas each applicable schema gives a
-// member: its declared property, every patternProperties schema whose
+// memberSchemas appends to out the subschemas each applicable schema gives
+// a member: its declared property, every patternProperties schema whose
 // pattern matches, and additionalProperties when neither does.
-func memberSchemas(set []*jsonschema.Schema, name string) []*jsonschema.Schema {
-	var out []*jsonschema.Schema
+func memberSchemas(out, set []*jsonschema.Schema, name string) []*jsonschema.Schema {
 	for _, s := range set {
 		prop, declared := s.Properties[name]
 		if declared {
