@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,8 +16,8 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/rest"
 	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/rules/encryption/deks"
 
-	"github.com/tagseal/tagseal/internal/dekregistrytest"
 	"github.com/tagseal/tagseal/kms"
+	"github.com/tagseal/tagseal/registry"
 	"github.com/tagseal/tagseal/serde"
 )
 
@@ -95,8 +97,10 @@ func TestFailClosed(t *testing.T) {
 		{"dek registry 500", func(t *testing.T, s *setup) { s.deks.down.Store(true) }, serde.ErrRegistry},
 		{"kms key id unknown to the driver", func(t *testing.T, s *setup) { s.kms = "no-such-kms" }, kms.ErrUnsupportedKMS},
 		{"dek registry over http answering 500", func(t *testing.T, s *setup) {
-			reg := dekregistrytest.New(t)
-			reg.Fail.Store(true)
+			mem := registry.NewMemory()
+			mem.FailWith(http.StatusInternalServerError)
+			reg := httptest.NewServer(mem)
+			t.Cleanup(reg.Close)
 			s.opts.DEKClient, s.opts.DEKRegistryURL = nil, reg.URL
 		}, serde.ErrRegistry},
 	}

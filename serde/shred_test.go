@@ -2,11 +2,12 @@ package serde_test
 
 import (
 	"encoding/base64"
+	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/tagseal/tagseal/internal/dekadmin"
-	"github.com/tagseal/tagseal/internal/dekregistrytest"
+	"github.com/tagseal/tagseal/registry"
 	"github.com/tagseal/tagseal/serde"
 )
 
@@ -28,7 +29,8 @@ func TestShredding(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			reg := dekregistrytest.New(t)
+			reg := httptest.NewServer(registry.NewMemory())
+			t.Cleanup(reg.Close)
 			c := newClient(t)
 			registerSchema(t, c, "shred-value", customerSchema, rule(t, "local-kms", nil))
 			now := time.Now()
@@ -69,7 +71,8 @@ func TestShredding(t *testing.T) {
 
 // With read action NONE, shredded fields come back as stored ciphertext.
 func TestShreddedWithReadNone(t *testing.T) {
-	reg := dekregistrytest.New(t)
+	reg := httptest.NewServer(registry.NewMemory())
+	t.Cleanup(reg.Close)
 	c := newClient(t)
 	r := rule(t, "local-kms", nil)
 	r.OnFailure = "ERROR,NONE"
