@@ -794,8 +794,12 @@ func (c *leafChecker) avro(t *avType, orig, got any, sel bool, path string) {
 	}
 }
 
-// TestAvroLeakGenerated runs 2,000 generated schemas with fixed seeds.
-func TestAvroLeakGenerated(t *testing.T) {
+// leakRun generates, serializes and checks one schema for a seed.
+type leakRun func(t *testing.T, env *leakEnv, r schemaregistry.Rule, seed uint64)
+
+// runGeneratedLeak runs 2,000 seeds (300 with -short) of one format's
+// generated-schema leak test and checks the generator stayed balanced.
+func runGeneratedLeak(t *testing.T, format string, run leakRun) {
 	env := newLeakEnv(t)
 	r := rule(t, "local-kms", nil)
 	n := uint64(2000)
@@ -803,19 +807,24 @@ func TestAvroLeakGenerated(t *testing.T) {
 		n = 300
 	}
 	for seed := uint64(1); seed <= n; seed++ {
-		runAvroLeak(t, env, r, seed)
+		run(t, env, r, seed)
 	}
-	env.stats.log(t, "Avro")
+	env.stats.log(t, format)
 	if env.stats.ok < int(n)/3 || len(env.stats.refusals) < 3 || env.stats.selected < int(n) {
 		t.Fatalf("the generator lost its balance: %+v", env.stats)
 	}
 }
 
-// FuzzAvroLeak runs one generated schema per seed.
-func FuzzAvroLeak(f *testing.F) {
+// fuzzGeneratedLeak runs one generated schema per fuzzed seed.
+func fuzzGeneratedLeak(f *testing.F, run leakRun) {
 	f.Add(uint64(0))
 	f.Fuzz(func(t *testing.T, seed uint64) {
-		env := newLeakEnv(t)
-		runAvroLeak(t, env, rule(t, "local-kms", nil), seed)
+		run(t, newLeakEnv(t), rule(t, "local-kms", nil), seed)
 	})
 }
+
+// TestAvroLeakGenerated runs 2,000 generated schemas with fixed seeds.
+func TestAvroLeakGenerated(t *testing.T) { runGeneratedLeak(t, "Avro", runAvroLeak) }
+
+// FuzzAvroLeak runs one generated schema per seed.
+func FuzzAvroLeak(f *testing.F) { fuzzGeneratedLeak(f, runAvroLeak) }

@@ -623,27 +623,7 @@ func (c *leafChecker) protoValue(s *pbSchema, kind string, msg *pbMsg, sel bool,
 // TestProtoLeakGenerated runs 2,000 generated schemas with fixed seeds.
 // (Sequentially: the mock registry client is not safe for concurrent
 // registration.)
-func TestProtoLeakGenerated(t *testing.T) {
-	env := newLeakEnv(t)
-	r := rule(t, "local-kms", nil)
-	n := uint64(2000)
-	if testing.Short() {
-		n = 300
-	}
-	for seed := uint64(1); seed <= n; seed++ {
-		runProtoLeak(t, env, r, seed)
-	}
-	env.stats.log(t, "Protobuf")
-	if env.stats.ok < int(n)/3 || len(env.stats.refusals) < 3 || env.stats.selected < int(n) {
-		t.Fatalf("the generator lost its balance: %+v", env.stats)
-	}
-}
+func TestProtoLeakGenerated(t *testing.T) { runGeneratedLeak(t, "Protobuf", runProtoLeak) }
 
 // FuzzProtoLeak runs one generated schema per seed.
-func FuzzProtoLeak(f *testing.F) {
-	f.Add(uint64(0))
-	f.Fuzz(func(t *testing.T, seed uint64) {
-		env := newLeakEnv(t)
-		runProtoLeak(t, env, rule(t, "local-kms", nil), seed)
-	})
-}
+func FuzzProtoLeak(f *testing.F) { fuzzGeneratedLeak(f, runProtoLeak) }
