@@ -12,6 +12,13 @@
 // Rule config keys (environment fallbacks in parentheses): token.id
 // (VAULT_TOKEN), namespace (VAULT_NAMESPACE), approle.role.id and
 // approle.secret.id (VAULT_APPROLE_ROLE_ID, VAULT_APPROLE_SECRET_ID).
+//
+// The driver's [AEAD] keeps its token alive: renewable tokens are renewed
+// in the background (vault/api LifetimeWatcher), AppRole tokens are
+// obtained again at their max TTL or when Vault answers 403 (the call is
+// then retried once), and a static token that Vault no longer accepts
+// fails with [ErrTokenExpired]. It also rewraps DEKs with transit's rewrap
+// endpoint ([kms.Rewrapper]).
 package hcvault
 
 import (

@@ -170,14 +170,21 @@ func denied(err error) bool {
 // tokenRejected asks Vault whether the client's token itself is invalid
 // (token lookup-self is allowed by Vault's default policy).
 func (s *session) tokenRejected() bool {
-	_, err := s.client.Auth().Token().LookupSelf()
+	ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
+	defer cancel()
+	_, err := s.client.Auth().Token().LookupSelfWithContext(ctx)
 	return denied(err)
 }
+
+// lookupTimeout bounds the token lookups the driver makes on its own.
+const lookupTimeout = 10 * time.Second
 
 // renewableSelf returns a secret describing the client's static token when
 // Vault says it is renewable and has a TTL, or nil.
 func (s *session) renewableSelf() *api.Secret {
-	self, err := s.client.Auth().Token().LookupSelf()
+	ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
+	defer cancel()
+	self, err := s.client.Auth().Token().LookupSelfWithContext(ctx)
 	if err != nil || self == nil {
 		return nil
 	}
