@@ -251,20 +251,34 @@ func (s *session) watch(secret *api.Secret) {
 		}
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); w.Start() }()
-		secret = s.follow(w)
+		secret = s.follow(w, time.Duration(secret.Auth.LeaseDuration)*time.Second)
 		w.Stop()
 	}
 }
 
 // follow waits for w to end and returns the next token to watch, or nil
-// when the session ends or a static token cannot be renewed further.
-func (s *session) follow(w *api.LifetimeWatcher) *api.Secret {
+// when the session ends or a static token cannot be renewed further. ttl
+// is the watched token's lease when it was obtained: once a renewal
+// returns less, the token's max TTL caps it, and an AppRole session logs in
+// again halfway through what is left rather than at the watcher's last
+// moment.
+func (s *session) follow(w *api.LifetimeWatcher, ttl time.Duration) *api.Secret {
+	var early <-chan time.Time
 	for {
 		select {
 		case <-s.ctx.Done():
 			return nil
-		case <-w.RenewCh():
+		case r := <-w.RenewCh():
 			s.renewals.Add(1)
+			if s.login != nil && early == nil && r != nil && r.Secret != nil && r.Secret.Auth != nil {
+				if left := time.Duration(r.Secret.Auth.LeaseDuration) * time.Second; left < ttl {
+					t := time.NewTimer(left / 2)
+					defer t.Stop()
+					early = t.C
+				}
+			}
+		case <-early:
+			return s.loginUntilDone()
 		case next := <-s.watched:
 			return next // a call logged in again
 		case err := <-w.DoneCh():
