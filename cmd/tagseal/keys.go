@@ -244,7 +244,8 @@ func runKeysRewrap(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	progress := func(done, total int) {
-		if !*quiet {
+		// About a hundred lines at most, whatever the number of DEKs.
+		if !*quiet && (done == total || done%max(1, total/100) == 0) {
 			fmt.Fprintf(stderr, "rewrapped %d/%d DEKs\n", done, total)
 		}
 	}
