@@ -22,14 +22,15 @@ const maxBody = 16 << 20
 //	GET    /schemas/guids/{guid}                GET    /dek-registry/v1/keks/{kek}[?deleted]
 //	GET    /subjects[?deleted]                  DELETE /dek-registry/v1/keks/{kek}[?permanent]
 //	POST   /subjects/{s}[?deleted]              GET    /dek-registry/v1/keks/{kek}/deks[?deleted]
-//	DELETE /subjects/{s}[?permanent]            POST   /dek-registry/v1/keks/{kek}/deks[/{s}]
+//	DELETE /subjects/{s}[?permanent]            POST   /dek-registry/v1/keks/{kek}/deks[/{s}][?rewrap]
 //	GET    /subjects/{s}/versions[?deleted]     GET    /dek-registry/v1/keks/{kek}/deks/{s}  (version 1)
 //	POST   /subjects/{s}/versions               DELETE /dek-registry/v1/keks/{kek}/deks/{s}
 //	GET    /subjects/{s}/versions/{v}[?deleted] GET    /dek-registry/v1/keks/{kek}/deks/{s}/versions
 //	DELETE /subjects/{s}/versions/{v}           GET    /dek-registry/v1/keks/{kek}/deks/{s}/versions/{v}
 //	GET    /subjects/{s}/metadata?key=&value=   DELETE /dek-registry/v1/keks/{kek}/deks/{s}/versions/{v}
 //
-// DEK requests take ?algorithm= (default AES256_GCM); {v} is a number,
+// DEK requests take ?algorithm= (default AES256_GCM); a DEK POST with
+// ?rewrap=true replaces an existing version's wrapping ([Memory.RewrapDEK]); {v} is a number,
 // "latest" or -1. Errors are answered as the registry does, with a JSON
 // body {"error_code": …, "message": …}. Path segments are percent-decoded
 // one by one, so a subject may contain '/' when the client escapes it.
@@ -224,7 +225,11 @@ func (m *Memory) serveDEK(ctx context.Context, r *http.Request, segs []string, q
 		if len(segs) == 3 {
 			in.Subject = segs[2]
 		}
-		return m.CreateDEK(ctx, segs[0], DEK{Subject: in.Subject, Version: in.Version, Algorithm: in.Algorithm, EncryptedKeyMaterial: in.EncryptedKeyMaterial})
+		d := DEK{Subject: in.Subject, Version: in.Version, Algorithm: in.Algorithm, EncryptedKeyMaterial: in.EncryptedKeyMaterial, Deleted: in.Deleted}
+		if flag(q, "rewrap") {
+			return m.RewrapDEK(ctx, segs[0], d)
+		}
+		return m.CreateDEK(ctx, segs[0], d)
 	case len(segs) == 3 && segs[1] == "deks" && get:
 		// Confluent's DEK Registry answers the unversioned path with
 		// version 1; the latest is /versions/latest.

@@ -5,7 +5,8 @@
 //	tagseal lint    check a schema's tags and encryption rules
 //	tagseal encrypt JSON lines → encoded, encrypted records
 //	tagseal decrypt encoded records → JSON lines
-//	tagseal shred   delete KEKs or DEKs in a DEK Registry (crypto-shredding)
+//	tagseal keys    list, rotate, rewrap and shred KEKs and DEKs in a DEK Registry
+//	tagseal shred   delete KEKs or DEKs in a DEK Registry (= tagseal keys shred)
 //	tagseal vectors generate, verify and cross-check the test vectors
 //	tagseal registry serve an in-memory Schema Registry for development
 package main
@@ -28,8 +29,12 @@ commands:
   encrypt serialize JSON lines with the subject's schema, encrypting tagged
           fields; one base64 record per line out
   decrypt read base64 records, one per line; print JSON lines
+  keys    manage the keys in a DEK Registry: list (KEKs, DEK versions),
+          rotate (mint a subject's next DEK version), rewrap (re-encrypt DEKs
+          under the KMS key's newest version), shred
   shred   delete a KEK or DEK in a DEK Registry, making the data under it
-          unreadable (crypto-shredding); asks for confirmation unless --yes
+          unreadable (crypto-shredding); asks for confirmation unless --yes;
+          the same as tagseal keys shred
   vectors generate the cross-language test vectors (testvectors/v1), verify
           them with tagseal, or check records another implementation wrote
   registry
@@ -53,6 +58,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runLint(args[1:], stdout, stderr)
 	case "encrypt", "decrypt":
 		return runCrypt(args[0], args[1:], stdin, stdout, stderr)
+	case "keys":
+		return runKeys(args[1:], stdin, stdout, stderr)
 	case "shred":
 		return runShred(args[1:], stdin, stdout, stderr)
 	case "vectors":

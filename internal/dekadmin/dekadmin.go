@@ -1,6 +1,9 @@
-// Package dekadmin deletes KEKs and DEKs in a DEK Registry through
-// registry.DEKRegistry (over HTTP by default), making the data under them
-// unreadable. It backs `tagseal shred`.
+// Package dekadmin manages the keys in a DEK Registry through
+// registry.DEKRegistry and registry.DEKAdmin (over HTTP by default): it
+// lists KEKs and DEK versions (List), mints a subject's next DEK version
+// (Rotate), re-encrypts DEKs under a KEK's newest KMS key version (Rewrap),
+// and deletes KEKs and DEKs, making the data under them unreadable
+// (Client.Delete). It backs `tagseal keys` and `tagseal shred`.
 package dekadmin
 
 import (

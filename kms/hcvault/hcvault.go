@@ -12,10 +12,16 @@
 // Rule config keys (environment fallbacks in parentheses): token.id
 // (VAULT_TOKEN), namespace (VAULT_NAMESPACE), approle.role.id and
 // approle.secret.id (VAULT_APPROLE_ROLE_ID, VAULT_APPROLE_SECRET_ID).
+//
+// The driver's [AEAD] keeps its token alive: renewable tokens are renewed
+// in the background (vault/api LifetimeWatcher), AppRole tokens are
+// obtained again at their max TTL or when Vault answers 403 (the call is
+// then retried once), and a static token that Vault no longer accepts
+// fails with [ErrTokenExpired]. It also rewraps DEKs with transit's rewrap
+// endpoint ([kms.Rewrapper]).
 package hcvault
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/url"
@@ -24,7 +30,6 @@ import (
 
 	"github.com/hashicorp/vault/api"
 	approle "github.com/hashicorp/vault/api/auth/approle"
-	vaultaead "github.com/tink-crypto/tink-go-hcvault/v2/integration/hcvault"
 	"github.com/tink-crypto/tink-go/v2/tink"
 
 	"github.com/tagseal/tagseal/kms"
@@ -66,22 +71,16 @@ func (driver) NewAEAD(keyURI string, config map[string]string) (tink.AEAD, error
 		client.SetNamespace(ns)
 	}
 	client.SetToken(setting(config, ConfigToken, "VAULT_TOKEN"))
+	var login api.AuthMethod
 	roleID := setting(config, ConfigAppRoleRoleID, "VAULT_APPROLE_ROLE_ID")
 	secretID := setting(config, ConfigAppRoleSecretID, "VAULT_APPROLE_SECRET_ID")
 	if roleID != "" && secretID != "" {
-		auth, err := approle.NewAppRoleAuth(roleID, &approle.SecretID{FromString: secretID})
+		login, err = approle.NewAppRoleAuth(roleID, &approle.SecretID{FromString: secretID})
 		if err != nil {
 			return nil, fmt.Errorf("%w: approle: %v", kms.ErrConfig, err)
 		}
-		if _, err := client.Auth().Login(context.Background(), auth); err != nil {
-			return nil, fmt.Errorf("vault approle login: %w", err)
-		}
 	}
-	a, err := vaultaead.NewAEAD(keyPath, client.Logical())
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", kms.ErrConfig, err)
-	}
-	return classified{a}, nil
+	return newAEAD(client, keyPath, login)
 }
 
 // ParseKeyURI splits a key URI into the Vault address and the key path
@@ -111,20 +110,6 @@ func setting(config map[string]string, key, env string) string {
 		return v
 	}
 	return os.Getenv(env)
-}
-
-// classified marks Vault's answers for deleted keys and ciphertext versions
-// below min_decryption_version as kms.ErrKeyShredded.
-type classified struct{ tink.AEAD }
-
-func (c classified) Decrypt(ciphertext, ad []byte) ([]byte, error) {
-	pt, err := c.AEAD.Decrypt(ciphertext, ad)
-	return pt, classify(err)
-}
-
-func (c classified) Encrypt(plaintext, ad []byte) ([]byte, error) {
-	ct, err := c.AEAD.Encrypt(plaintext, ad)
-	return ct, classify(err)
 }
 
 func classify(err error) error {

@@ -55,11 +55,19 @@ func keyID(addr, name string) string {
 }
 
 // countingProxy sits between the drivers and OpenBao: it counts transit
-// encrypt/decrypt calls and can be closed to simulate an outage.
+// encrypt/decrypt calls, AppRole logins, token renewals and 403 answers,
+// and can be closed to simulate an outage.
 type countingProxy struct {
 	*httptest.Server
-	wraps, unwraps atomic.Int64
+	wraps, unwraps, logins, renewals, denied, okUnwraps atomic.Int64
 }
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) { r.status = code; r.ResponseWriter.WriteHeader(code) }
 
 func newCountingProxy(t *testing.T, target string) *countingProxy {
 	t.Helper()
@@ -75,8 +83,19 @@ func newCountingProxy(t *testing.T, target string) *countingProxy {
 			p.wraps.Add(1)
 		case strings.Contains(r.URL.Path, "/transit/decrypt/"):
 			p.unwraps.Add(1)
+		case strings.HasSuffix(r.URL.Path, "/auth/approle/login"):
+			p.logins.Add(1)
+		case strings.HasSuffix(r.URL.Path, "/auth/token/renew-self"):
+			p.renewals.Add(1)
 		}
-		rp.ServeHTTP(w, r)
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		rp.ServeHTTP(rec, r)
+		if rec.status == http.StatusForbidden {
+			p.denied.Add(1)
+		}
+		if rec.status == http.StatusOK && strings.Contains(r.URL.Path, "/transit/decrypt/") {
+			p.okUnwraps.Add(1)
+		}
 	}))
 	t.Cleanup(p.Close)
 	return p
