@@ -412,6 +412,21 @@ func (f *fieldCrypter) writeDEK(rk *keyring.Rule) (*keyring.DEK, error) {
 	return e, err
 }
 
+// useDEK reserves one encryption under e (the rule's usage limit); when
+// the keyring moves on to the next DEK version, the record's memo follows.
+func (f *fieldCrypter) useDEK(rk *keyring.Rule, e *keyring.DEK) (*keyring.DEK, error) {
+	next, err := f.c.keys.Use(f.ctx, rk, f.subject, e)
+	if err != nil || next == e {
+		return next, err
+	}
+	for i := range f.deks {
+		if f.deks[i].rk == rk && f.deks[i].version < 0 {
+			f.deks[i].e = next
+		}
+	}
+	return next, nil
+}
+
 func (f *fieldCrypter) readDEK(rk *keyring.Rule, version int) (*keyring.DEK, error) {
 	for _, m := range f.deks {
 		if m.rk == rk && m.version == version {
@@ -473,6 +488,9 @@ func (f *fieldCrypter) apply(rk *keyring.Rule, asString bool, value, dst []byte)
 		if e, err = f.writeDEK(rk); err != nil {
 			return nil, err
 		}
+		if e, err = f.useDEK(rk, e); err != nil {
+			return nil, err
+		}
 		out, f.tmp, err = keyring.Seal(e, rk, asString, value, f.ad, dst, f.tmp, &f.nonces)
 		return out, err
 	}
@@ -494,6 +512,9 @@ func (c *core) encryptWith(ctx context.Context, rk *keyring.Rule, subject string
 	}
 	e, err := c.keys.WriteDEK(ctx, rk, subject)
 	if err != nil {
+		return nil, err
+	}
+	if e, err = c.keys.Use(ctx, rk, subject, e); err != nil {
 		return nil, err
 	}
 	out, _, err := keyring.Seal(e, rk, false, value, associatedData(nil, c.bind, subject, ""), nil, nil, nil)
