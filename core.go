@@ -140,12 +140,17 @@ func newCore(reg registry.SchemaRegistry, serdeType Type, strategy SubjectNameSt
 			return nil, errors.New("tagseal: the schema registry is no DEK registry: set Keys.DEKRegistry")
 		}
 	}
+	if h, ok := keys.Observer.(RegistryCallHook); ok {
+		reg = observedSchemas{reg, h}
+		dekRegistry = observedDEKs{dekRegistry, h}
+	}
 	c := &core{
 		registry:  reg,
 		serdeType: serdeType,
 		strategy:  strategy,
 		bind:      keys.BindCiphertexts,
-		keys:      keyring.New(dekRegistry, keyring.Config{RuleConfig: keys.RuleConfig, TTL: keys.DEKCacheTTL, ReadDeleted: readDeleted, Clock: keys.Clock}),
+		keys: keyring.New(dekRegistry, keyring.Config{RuleConfig: keys.RuleConfig, TTL: keys.DEKCacheTTL, ReadDeleted: readDeleted,
+			Clock: keys.Clock, KMSTimeout: keys.KMSTimeout, Hooks: hooksOf(keys.Observer)}),
 		plans:     map[planKey]*compiled{},
 		names:     map[nameKey]string{},
 		latestTTL: latestTTL,
