@@ -94,7 +94,8 @@ type ContextAEAD interface {
 // [ErrUnavailable] and ctx.Err().
 func Encrypt(ctx context.Context, a tink.AEAD, plaintext, associatedData []byte) ([]byte, error) {
 	if c, ok := a.(ContextAEAD); ok {
-		return underContext(ctx, func() ([]byte, error) { return c.EncryptContext(ctx, plaintext, associatedData) })
+		out, err := c.EncryptContext(ctx, plaintext, associatedData)
+		return out, contextErr(ctx, err)
 	}
 	return underContext(ctx, func() ([]byte, error) { return a.Encrypt(plaintext, associatedData) })
 }
@@ -102,9 +103,22 @@ func Encrypt(ctx context.Context, a tink.AEAD, plaintext, associatedData []byte)
 // Decrypt unwraps ciphertext with a under ctx, as [Encrypt] wraps.
 func Decrypt(ctx context.Context, a tink.AEAD, ciphertext, associatedData []byte) ([]byte, error) {
 	if c, ok := a.(ContextAEAD); ok {
-		return underContext(ctx, func() ([]byte, error) { return c.DecryptContext(ctx, ciphertext, associatedData) })
+		out, err := c.DecryptContext(ctx, ciphertext, associatedData)
+		return out, contextErr(ctx, err)
 	}
 	return underContext(ctx, func() ([]byte, error) { return a.Decrypt(ciphertext, associatedData) })
+}
+
+// contextErr marks an error of a call whose context ended as the KMS
+// being unavailable (the SDK gave up because of the deadline).
+func contextErr(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ErrUnavailable) {
+		if errors.Is(err, ctx.Err()) {
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		return fmt.Errorf("%w: %w: %w", ErrUnavailable, ctx.Err(), err)
+	}
+	return err
 }
 
 // underContext runs call, returning early when ctx ends first. A context
@@ -127,11 +141,7 @@ func underContext(ctx context.Context, call func() ([]byte, error)) ([]byte, err
 	}()
 	select {
 	case r := <-done:
-		if r.err != nil && ctx.Err() != nil && !errors.Is(r.err, ErrUnavailable) {
-			// The SDK gave up because the context ended.
-			return nil, fmt.Errorf("%w: %w: %w", ErrUnavailable, ctx.Err(), r.err)
-		}
-		return r.out, r.err
+		return r.out, contextErr(ctx, r.err)
 	case <-ctx.Done():
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
 	}

@@ -8,6 +8,11 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tink-crypto/tink-go/v2/tink"
+
+	"github.com/tagseal/tagseal/kms"
+	"github.com/tagseal/tagseal/registry"
 )
 
 // seal reserves and seals one value the way the serializer does, and
@@ -233,5 +238,42 @@ func TestHooks(t *testing.T) {
 	}
 	if misses.Load() != 1 || hits.Load() < 1999 {
 		t.Fatalf("%d misses, %d hits", misses.Load(), hits.Load())
+	}
+}
+
+// hangDriver serves "hang-kms://" keys whose wrap never answers.
+type hangDriver struct{ release chan struct{} }
+
+func (hangDriver) Prefix() string       { return "hang-kms://" }
+func (hangDriver) ConfigKeys() []string { return nil }
+func (d hangDriver) NewAEAD(string, map[string]string) (tink.AEAD, error) {
+	return hangAEAD(d), nil
+}
+
+type hangAEAD hangDriver
+
+func (h hangAEAD) Encrypt(pt, _ []byte) ([]byte, error) { <-h.release; return pt, nil }
+func (h hangAEAD) Decrypt(ct, _ []byte) ([]byte, error) { <-h.release; return ct, nil }
+
+// A KMS that does not answer fails the write at the keyring's KMS
+// deadline, with the KMS unavailable, and the call is reported.
+func TestKMSTimeout(t *testing.T) {
+	d := hangDriver{release: make(chan struct{})}
+	defer close(d.release)
+	kms.Register(d)
+	var reported atomic.Int64
+	k := New(registry.NewMemory(), Config{KMSTimeout: 20 * time.Millisecond, Hooks: Hooks{
+		KMSCall: func(op, kmsType, _ string, _ time.Duration, err error) {
+			if op == "wrap" && kmsType == "hang-kms" && errors.Is(err, context.DeadlineExceeded) {
+				reported.Add(1)
+			}
+		}}})
+	rk := rule(t, map[string]string{ParamKMSType: "hang-kms"})
+	_, err := k.WriteDEK(context.Background(), rk, "s-value")
+	if !errors.Is(err, ErrKMSUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("hanging KMS: %v, want ErrKMSUnavailable at the deadline", err)
+	}
+	if reported.Load() != 1 {
+		t.Fatalf("%d timed-out wraps reported", reported.Load())
 	}
 }
