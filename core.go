@@ -493,8 +493,10 @@ func (f *fieldCrypter) apply(rk *keyring.Rule, asString bool, value, dst []byte)
 		if e, err = f.writeDEK(rk); err != nil {
 			return nil, err
 		}
-		if e, err = f.useDEK(rk, e); err != nil {
-			return nil, err
+		if f.c.keys.Counts(rk) {
+			if e, err = f.useDEK(rk, e); err != nil {
+				return nil, err
+			}
 		}
 		out, f.tmp, err = keyring.Seal(e, rk, asString, value, f.ad, dst, f.tmp, &f.nonces)
 		return out, err

@@ -300,7 +300,7 @@ type Keyring struct {
 	ttl         time.Duration
 	kmsTimeout  time.Duration
 	hooks       Hooks
-	counting    bool // count every encryption (Hooks.Encryptions is set)
+	counting    int64 // 1: count every encryption (Hooks.Encryptions is set); else 0
 	flight      singleflight.Group
 
 	mu    sync.RWMutex
@@ -321,6 +321,10 @@ func New(dekRegistry registry.DEKRegistry, conf Config) *Keyring {
 	if ttl == 0 {
 		ttl = DefaultTTL
 	}
+	var counting int64
+	if conf.Hooks.Encryptions != nil {
+		counting = 1
+	}
 	kmsTimeout := conf.KMSTimeout
 	if kmsTimeout == 0 {
 		kmsTimeout = DefaultKMSTimeout
@@ -334,7 +338,7 @@ func New(dekRegistry registry.DEKRegistry, conf Config) *Keyring {
 		ttl:         ttl,
 		kmsTimeout:  kmsTimeout,
 		hooks:       conf.Hooks,
-		counting:    conf.Hooks.Encryptions != nil,
+		counting:    counting,
 		keks:        map[kekKey]*registry.KEK{},
 		read:        map[dekKey]*DEK{},
 		write:       map[writeKey]*DEK{},
@@ -812,13 +816,20 @@ const maxNextVersions = 100
 // costs one atomic add when the rule has a limit or Hooks.Encryptions is
 // set, and nothing otherwise.
 func (k *Keyring) Use(ctx context.Context, rk *Rule, subject string, e *DEK) (*DEK, error) {
-	if rk.maxEncryptions == 0 && !k.counting || e.uses == nil {
+	if !k.Counts(rk) {
 		return e, nil
 	}
 	return k.use(ctx, rk, subject, e)
 }
 
+// Counts reports whether encryptions under rk are counted (a usage limit,
+// or Hooks.Encryptions): when false, Use is a no-op the hot path can skip.
+func (k *Keyring) Counts(rk *Rule) bool { return rk.maxEncryptions+k.counting != 0 } // both ≥ 0
+
 func (k *Keyring) use(ctx context.Context, rk *Rule, subject string, e *DEK) (*DEK, error) {
+	if e.uses == nil {
+		return e, nil // not a write DEK of this keyring
+	}
 	for range maxNextVersions {
 		n := e.uses.n.Add(1)
 		if rk.maxEncryptions == 0 || n <= rk.maxEncryptions {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tagseal/tagseal/kms"
 	"github.com/tagseal/tagseal/registry"
+	"github.com/tagseal/tagseal/tags"
 )
 
 // seal reserves and seals one value the way the serializer does, and
@@ -275,5 +276,39 @@ func TestKMSTimeout(t *testing.T) {
 	}
 	if reported.Load() != 1 {
 		t.Fatalf("%d timed-out wraps reported", reported.Load())
+	}
+}
+
+// BenchmarkUse measures the usage limit's cost per encrypted value: none
+// for a rule without limit or hooks, one atomic add with a limit.
+func BenchmarkUse(b *testing.B) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name   string
+		params map[string]string
+	}{
+		{"no-limit", nil},
+		{"limit", map[string]string{ParamDEKExpiryDays: "30", ParamDEKMaxEncryptions: "1000000000"}},
+	} {
+		k := New(registry.NewMemory(), Config{RuleConfig: map[string]string{"secret": "bench"}})
+		p := map[string]string{ParamKEKName: "kek", ParamKMSType: "local-kms", ParamKMSKeyID: "key"}
+		for key, v := range c.params {
+			p[key] = v
+		}
+		rs := tags.FromSchema(&registry.Schema{RuleSet: &registry.RuleSet{DomainRules: []registry.Rule{{
+			Name: "r", Kind: "TRANSFORM", Mode: "WRITEREAD", Type: "ENCRYPT", Tags: []string{"PII"}, Params: p}}}})
+		rk := ParseRule(&rs.Field[0])
+		e, err := k.WriteDEK(ctx, rk, "s-value")
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := k.Use(ctx, rk, "s-value", e); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
