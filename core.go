@@ -49,6 +49,8 @@ type compiled struct {
 //	keyring.keks    kekKey{name, read}                      → KEK from the DEK Registry
 //	keyring.read    dekKey{kek, subject, algorithm, version} → unwrapped DEK primitive
 //	keyring.write   writeKey{kek, subject, algorithm, rotated} → DEK new ciphertexts use
+//	keyring.uses    dekKey{kek, subject, algorithm, version}  → encryptions under that write DEK version (usage limit)
+//	keyring.top     writeKey                                   → highest write DEK version installed (prunes uses)
 //	keyring.Rule hot / hotRead  (keyring, subject, version) inside one plan's rule → last DEK
 //	kms.Registry    digest(key URI, the config values the driver reads) → KEK AEAD
 //

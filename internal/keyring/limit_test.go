@@ -312,3 +312,28 @@ func BenchmarkUse(b *testing.B) {
 		})
 	}
 }
+
+// Usage counters are keyed like the DEKs they count: spending one
+// subject's (or algorithm's, or KEK's) version leaves the others alone.
+func TestUsageCountersAreKeyed(t *testing.T) {
+	k, _, _, _ := setup(t, time.Hour, false)
+	limited := map[string]string{ParamDEKExpiryDays: "30", ParamDEKMaxEncryptions: "2"}
+	rk := rule(t, limited)
+	for range 2 {
+		seal(t, k, rk, "a-value")
+	}
+	if v := seal(t, k, rk, "b-value"); v != 1 {
+		t.Fatalf("another subject started at version %d", v)
+	}
+	siv := rule(t, map[string]string{ParamDEKExpiryDays: "30", ParamDEKMaxEncryptions: "2", ParamDEKAlgorithm: AES256SIV})
+	if v := seal(t, k, siv, "a-value"); v != 1 {
+		t.Fatalf("another algorithm started at version %d", v)
+	}
+	other := rule(t, map[string]string{ParamDEKExpiryDays: "30", ParamDEKMaxEncryptions: "2", ParamKEKName: "kek-2"})
+	if v := seal(t, k, other, "a-value"); v != 1 {
+		t.Fatalf("another KEK started at version %d", v)
+	}
+	if v := seal(t, k, rk, "a-value"); v != 2 {
+		t.Fatalf("the spent subject wrote version %d, want 2", v)
+	}
+}
