@@ -18,7 +18,7 @@ test: vet purego
 ## graph holds no confluent-kafka-go package, and runs their tests without cgo.
 PURE = . ./registry/... ./tags ./formats/... ./internal/keyring ./cmd/tagseal ./testvectors
 purego:
-	CGO_ENABLED=0 $(GO) build $(PURE) ./kms/... ./examples/franz
+	CGO_ENABLED=0 $(GO) build $(PURE) ./kms/... ./examples/franz ./examples/prometheus
 	@if CGO_ENABLED=0 $(GO) list -deps . ./registry ./cmd/tagseal | grep confluent-kafka-go; then echo "purego: the core depends on confluent-kafka-go"; exit 1; fi
 	GOOS=darwin GOARCH=arm64 CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/tagseal
 	GOOS=windows GOARCH=amd64 CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/tagseal

@@ -164,10 +164,27 @@ type Keys struct {
 	// Clock returns the current time; it decides DEK expiry and cache
 	// lifetimes. Default time.Now.
 	Clock func() time.Time
+	// KMSTimeout bounds each KMS call (building a key's client, wrapping
+	// a new DEK, unwrapping one) within the record's context. Zero means
+	// DefaultKMSTimeout; negative leaves only the record's context.
+	KMSTimeout time.Duration
+	// Observer, when set, receives KMS and registry calls, DEK cache hits
+	// and misses, DEK versions created and encryptions per DEK version:
+	// see Observer. Nil costs nothing.
+	Observer Observer
 }
 
 // DefaultDEKCacheTTL is the DEKCacheTTL used when it is zero.
 const DefaultDEKCacheTTL = keyring.DefaultTTL
+
+// DefaultKMSTimeout is the KMSTimeout used when it is zero.
+const DefaultKMSTimeout = keyring.DefaultKMSTimeout
+
+// DefaultMaxEncryptions is the usage limit (encryptions per DEK version
+// and serializer) of a rotating AES-GCM rule without
+// encrypt.dek.max.encryptions: 2^22, so up to 1024 serializers sharing a
+// version stay within NIST SP 800-38D's 2^32 random-nonce invocations.
+const DefaultMaxEncryptions = keyring.DefaultMaxEncryptions
 
 // DefaultLatestSchemaTTL is the LatestSchemaTTL used when it is zero.
 const DefaultLatestSchemaTTL = 30 * time.Second
@@ -181,6 +198,12 @@ const (
 	ParamDEKAlgorithm       = keyring.ParamDEKAlgorithm
 	ParamDEKExpiryDays      = keyring.ParamDEKExpiryDays
 	ParamAlternateKMSKeyIDs = keyring.ParamAlternateKMSKeyIDs
+	// ParamDEKMaxEncryptions is tagseal's usage limit: a serializer that
+	// has encrypted this many values under one DEK version moves to the
+	// next version, as expiry does. Only rotating rules
+	// (encrypt.dek.expiry.days > 0) may set it; DefaultMaxEncryptions
+	// applies to rotating AES-GCM rules without it.
+	ParamDEKMaxEncryptions = keyring.ParamDEKMaxEncryptions
 
 	AES128GCM = keyring.AES128GCM
 	AES256GCM = keyring.AES256GCM

@@ -49,6 +49,8 @@ type compiled struct {
 //	keyring.keks    kekKey{name, read}                      → KEK from the DEK Registry
 //	keyring.read    dekKey{kek, subject, algorithm, version} → unwrapped DEK primitive
 //	keyring.write   writeKey{kek, subject, algorithm, rotated} → DEK new ciphertexts use
+//	keyring.uses    dekKey{kek, subject, algorithm, version}  → encryptions under that write DEK version (usage limit)
+//	keyring.top     writeKey                                   → highest write DEK version installed (prunes uses)
 //	keyring.Rule hot / hotRead  (keyring, subject, version) inside one plan's rule → last DEK
 //	kms.Registry    digest(key URI, the config values the driver reads) → KEK AEAD
 //
@@ -140,12 +142,17 @@ func newCore(reg registry.SchemaRegistry, serdeType Type, strategy SubjectNameSt
 			return nil, errors.New("tagseal: the schema registry is no DEK registry: set Keys.DEKRegistry")
 		}
 	}
+	if h, ok := keys.Observer.(RegistryCallHook); ok {
+		reg = observedSchemas{reg, h}
+		dekRegistry = observedDEKs{dekRegistry, h}
+	}
 	c := &core{
 		registry:  reg,
 		serdeType: serdeType,
 		strategy:  strategy,
 		bind:      keys.BindCiphertexts,
-		keys:      keyring.New(dekRegistry, keyring.Config{RuleConfig: keys.RuleConfig, TTL: keys.DEKCacheTTL, ReadDeleted: readDeleted, Clock: keys.Clock}),
+		keys: keyring.New(dekRegistry, keyring.Config{RuleConfig: keys.RuleConfig, TTL: keys.DEKCacheTTL, ReadDeleted: readDeleted,
+			Clock: keys.Clock, KMSTimeout: keys.KMSTimeout, Hooks: hooksOf(keys.Observer)}),
 		plans:     map[planKey]*compiled{},
 		names:     map[nameKey]string{},
 		latestTTL: latestTTL,
@@ -412,6 +419,21 @@ func (f *fieldCrypter) writeDEK(rk *keyring.Rule) (*keyring.DEK, error) {
 	return e, err
 }
 
+// useDEK reserves one encryption under e (the rule's usage limit); when
+// the keyring moves on to the next DEK version, the record's memo follows.
+func (f *fieldCrypter) useDEK(rk *keyring.Rule, e *keyring.DEK) (*keyring.DEK, error) {
+	next, err := f.c.keys.Use(f.ctx, rk, f.subject, e)
+	if err != nil || next == e {
+		return next, err
+	}
+	for i := range f.deks {
+		if f.deks[i].rk == rk && f.deks[i].version < 0 {
+			f.deks[i].e = next
+		}
+	}
+	return next, nil
+}
+
 func (f *fieldCrypter) readDEK(rk *keyring.Rule, version int) (*keyring.DEK, error) {
 	for _, m := range f.deks {
 		if m.rk == rk && m.version == version {
@@ -473,6 +495,11 @@ func (f *fieldCrypter) apply(rk *keyring.Rule, asString bool, value, dst []byte)
 		if e, err = f.writeDEK(rk); err != nil {
 			return nil, err
 		}
+		if f.c.keys.Counts(rk) {
+			if e, err = f.useDEK(rk, e); err != nil {
+				return nil, err
+			}
+		}
 		out, f.tmp, err = keyring.Seal(e, rk, asString, value, f.ad, dst, f.tmp, &f.nonces)
 		return out, err
 	}
@@ -494,6 +521,9 @@ func (c *core) encryptWith(ctx context.Context, rk *keyring.Rule, subject string
 	}
 	e, err := c.keys.WriteDEK(ctx, rk, subject)
 	if err != nil {
+		return nil, err
+	}
+	if e, err = c.keys.Use(ctx, rk, subject, e); err != nil {
 		return nil, err
 	}
 	out, _, err := keyring.Seal(e, rk, false, value, associatedData(nil, c.bind, subject, ""), nil, nil, nil)

@@ -43,6 +43,15 @@ var (
 	ErrEncryptionDowngrade = errors.New("tagseal: encryption downgrade")
 	// ErrInvalidRule: an ENCRYPT rule's parameters are missing or invalid.
 	ErrInvalidRule = keyring.ErrInvalidRule
+	// ErrUsageLimitNeedsRotation: a rule sets encrypt.dek.max.encryptions
+	// without encrypt.dek.expiry.days > 0 (its ciphertexts carry no DEK
+	// version, so a second version could never be read). It comes with
+	// ErrInvalidRule.
+	ErrUsageLimitNeedsRotation = keyring.ErrUsageLimitNeedsRotation
+	// ErrDEKExhausted: a DEK version reached its usage limit and the next
+	// version could not be had (registry or KMS failure); the value was
+	// not encrypted under the spent version.
+	ErrDEKExhausted = keyring.ErrDEKExhausted
 	// ErrKEKNotFound: the rule's KEK is not in the DEK Registry (and cannot be
 	// created: reads never create one).
 	ErrKEKNotFound = keyring.ErrKEKNotFound

@@ -146,7 +146,11 @@ func lintParams(r tags.Rule) []Finding {
 		out = append(out, Finding{sev, check, r.Name, fmt.Sprintf(format, args...)})
 	}
 	rk := keyring.ParseRule(&r)
-	if err := rk.Err(); err != nil {
+	switch err := rk.Err(); {
+	case errors.Is(err, ErrUsageLimitNeedsRotation):
+		add("error", "usage-limit-without-rotation", "%s is set but %s is not > 0: a usage limit works by moving to a new DEK version, and without rotation ciphertexts carry no version prefix (Confluent's format), so readers could not tell versions apart; set %s or drop the limit (%v)",
+			ParamDEKMaxEncryptions, ParamDEKExpiryDays, ParamDEKExpiryDays, err)
+	case err != nil:
 		add("error", "invalid-rule-params", "%v", err)
 	}
 	if rk.KMSType() == "" || rk.KMSKeyID() == "" {

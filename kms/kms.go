@@ -8,6 +8,7 @@
 package kms
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"sync"
 
 	"github.com/tink-crypto/tink-go/v2/tink"
+	"golang.org/x/sync/singleflight"
 )
 
 // ErrUnsupportedKMS is returned for a key URI whose prefix no driver serves.
@@ -77,36 +79,146 @@ func driverFor(keyURI string) (Driver, error) {
 	return nil, fmt.Errorf("%w: %q", ErrUnsupportedKMS, scheme)
 }
 
+// ContextAEAD is a key-wrapping AEAD whose calls take a context. Drivers
+// implement it where their SDK takes one, so a deadline or cancellation
+// ends the network call itself; [Encrypt] and [Decrypt] use it.
+type ContextAEAD interface {
+	EncryptContext(ctx context.Context, plaintext, associatedData []byte) ([]byte, error)
+	DecryptContext(ctx context.Context, ciphertext, associatedData []byte) ([]byte, error)
+}
+
+// Encrypt wraps plaintext with a under ctx: through [ContextAEAD] when a
+// implements it, else by running a.Encrypt and giving up on it when ctx
+// ends (the call then finishes, unobserved, under the driver's own
+// timeouts). A context that ends first yields an error wrapping
+// [ErrUnavailable] and ctx.Err().
+func Encrypt(ctx context.Context, a tink.AEAD, plaintext, associatedData []byte) ([]byte, error) {
+	if c, ok := a.(ContextAEAD); ok {
+		out, err := c.EncryptContext(ctx, plaintext, associatedData)
+		return out, contextErr(ctx, err)
+	}
+	return underContext(ctx, func() ([]byte, error) { return a.Encrypt(plaintext, associatedData) })
+}
+
+// Decrypt unwraps ciphertext with a under ctx, as [Encrypt] wraps.
+func Decrypt(ctx context.Context, a tink.AEAD, ciphertext, associatedData []byte) ([]byte, error) {
+	if c, ok := a.(ContextAEAD); ok {
+		out, err := c.DecryptContext(ctx, ciphertext, associatedData)
+		return out, contextErr(ctx, err)
+	}
+	return underContext(ctx, func() ([]byte, error) { return a.Decrypt(ciphertext, associatedData) })
+}
+
+// contextErr marks an error of a call whose context ended as the KMS
+// being unavailable (the SDK gave up because of the deadline).
+func contextErr(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ErrUnavailable) {
+		if errors.Is(err, ctx.Err()) {
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		return fmt.Errorf("%w: %w: %w", ErrUnavailable, ctx.Err(), err)
+	}
+	return err
+}
+
+// underContext runs call, returning early when ctx ends first. A context
+// that cannot end costs no goroutine.
+func underContext(ctx context.Context, call func() ([]byte, error)) ([]byte, error) {
+	if ctx.Done() == nil {
+		return call()
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	type result struct {
+		out []byte
+		err error
+	}
+	done := make(chan result, 1) // buffered: an abandoned call never blocks
+	go func() {
+		out, err := call()
+		done <- result{out, err}
+	}()
+	select {
+	case r := <-done:
+		return r.out, contextErr(ctx, r.err)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+	}
+}
+
 // Registry caches one AEAD per (key URI, driver-relevant config). Unlike
 // Tink's global KMS client registry, a different secret or token yields a
 // different AEAD, so two consumers in one process can hold different rights.
+// It holds no lock across a driver call: concurrent first uses of one key
+// share one NewAEAD call (single-flight), and a slow KMS delays only the
+// keys it serves.
 type Registry struct {
-	mu    sync.Mutex
-	aeads map[string]tink.AEAD
+	mu     sync.RWMutex
+	aeads  map[string]tink.AEAD
+	flight singleflight.Group
 }
 
 // NewRegistry returns an empty AEAD cache.
 func NewRegistry() *Registry { return &Registry{aeads: map[string]tink.AEAD{}} }
 
 // AEAD returns the key-wrapping AEAD for keyURI under config, building it on
-// first use.
+// first use. It is AEADContext without a deadline.
 func (r *Registry) AEAD(keyURI string, config map[string]string) (tink.AEAD, error) {
+	a, _, err := r.AEADContext(context.Background(), keyURI, config)
+	return a, err
+}
+
+// AEADContext returns the key-wrapping AEAD for keyURI under config,
+// building it on first use; built reports that this call waited for a
+// build (its own or a concurrent caller's). When ctx ends before the build
+// does, it returns an error wrapping [ErrUnavailable]; the build goes on
+// and its AEAD is cached for the next call.
+func (r *Registry) AEADContext(ctx context.Context, keyURI string, config map[string]string) (a tink.AEAD, built bool, err error) {
 	d, err := driverFor(keyURI)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	key := cacheKey(keyURI, d.ConfigKeys(), config)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if a, ok := r.aeads[key]; ok {
+	r.mu.RLock()
+	a, ok := r.aeads[key]
+	r.mu.RUnlock()
+	if ok {
+		return a, false, nil
+	}
+	ch := r.flight.DoChan(key, func() (any, error) {
+		r.mu.RLock()
+		a, ok := r.aeads[key]
+		r.mu.RUnlock()
+		if ok {
+			return a, nil
+		}
+		a, err := d.NewAEAD(keyURI, config)
+		if err != nil {
+			return nil, err
+		}
+		r.mu.Lock()
+		r.aeads[key] = a
+		r.mu.Unlock()
 		return a, nil
+	})
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, true, res.Err
+		}
+		return res.Val.(tink.AEAD), true, nil
+	case <-ctx.Done():
+		return nil, true, fmt.Errorf("%w: building the AEAD for a %s key: %w", ErrUnavailable, scheme(keyURI), ctx.Err())
 	}
-	a, err := d.NewAEAD(keyURI, config)
-	if err != nil {
-		return nil, err
+}
+
+// scheme is a key URI's scheme, which names the KMS and never a secret.
+func scheme(keyURI string) string {
+	if i := strings.Index(keyURI, "://"); i >= 0 {
+		return keyURI[:i]
 	}
-	r.aeads[key] = a
-	return a, nil
+	return "unknown"
 }
 
 // cacheKey digests the config values a driver reads so secrets never sit in

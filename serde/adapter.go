@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry"
@@ -49,8 +50,17 @@ func convert(from, to any) {
 	}
 }
 
-// adaptErr maps Confluent's errors to the registry sentinels: a REST error
-// by status, and the mock client's "not found" messages.
+// adaptErr maps Confluent's errors to the registry sentinels by type, never
+// by message text:
+//
+//   - a *rest.Error (a registry's answer, and every deks mock answer)
+//     becomes a *registry.Error with its HTTP status, the leading three
+//     digits of Confluent error codes such as 40403;
+//   - a *url.Error from the mock:// client is its "not found" answer (the
+//     mock reports a missing subject, version, id or guid that way and no
+//     other way); from a real client it is a transport failure
+//     (ErrUnavailable);
+//   - anything else is ErrUnavailable.
 func adaptErr(err error) error {
 	if err == nil {
 		return nil
@@ -63,14 +73,19 @@ func adaptErr(err error) error {
 		}
 		return &registry.Error{StatusCode: status, ErrorCode: re.Code, Message: re.Message}
 	}
-	msg := strings.ToLower(err.Error())
-	switch {
-	case strings.Contains(msg, "not found"):
-		return fmt.Errorf("%w: %v", registry.ErrNotFound, err)
-	case strings.Contains(msg, "already exists"):
-		return fmt.Errorf("%w: %v", registry.ErrConflict, err)
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if u, perr := url.Parse(ue.URL); perr == nil && u.Scheme == "mock" {
+			return fmt.Errorf("%w: %v", registry.ErrNotFound, err)
+		}
 	}
 	return fmt.Errorf("%w: %v", registry.ErrUnavailable, err)
+}
+
+// isMock reports whether c is Confluent's mock:// client.
+func isMock(c schemaregistry.Client) bool {
+	conf := c.Config()
+	return conf != nil && strings.HasPrefix(conf.SchemaRegistryURL, "mock://")
 }
 
 func (a schemaRegistry) SchemaByID(_ context.Context, subject string, id int) (registry.Schema, error) {
@@ -105,6 +120,13 @@ func (a schemaRegistry) Register(_ context.Context, subject string, s registry.S
 
 func (a schemaRegistry) Lookup(_ context.Context, subject string, s registry.Schema, normalize bool) (registry.SubjectSchema, error) {
 	m, err := a.c.GetIDFullResponse(subject, toInfo(s), normalize)
+	var re *rest.Error
+	var ue *url.Error
+	if err != nil && !errors.As(err, &re) && !errors.As(err, &ue) && isMock(a.c) {
+		// The mock's lookup answers an unknown schema with a bare error,
+		// and fails in no other way.
+		return registry.SubjectSchema{}, fmt.Errorf("%w: %v", registry.ErrNotFound, err)
+	}
 	return toSubjectSchema(m), adaptErr(err)
 }
 

@@ -5,6 +5,8 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/rules/encryption/deks"
 	cserde "github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/serde"
+
+	"github.com/tagseal/tagseal"
 )
 
 // SerializerConfig configures a Serializer. It embeds Confluent's config, so
@@ -78,6 +80,14 @@ type Options struct {
 	// before encryption on write, after decryption on read (Confluent's
 	// EnableValidation).
 	Validate bool
+	// KMSTimeout bounds each KMS call (zero: DefaultKMSTimeout; negative:
+	// no deadline of tagseal's own). Confluent's clients have no contexts,
+	// so this is the only deadline a KMS call gets.
+	KMSTimeout time.Duration
+	// Observer receives KMS and registry calls, DEK cache lookups, DEK
+	// versions created and encryptions per DEK version (see
+	// tagseal.Observer). Nil costs nothing.
+	Observer tagseal.Observer
 }
 
 // NewSerializerConfig returns Confluent's serializer defaults

@@ -7,27 +7,29 @@ import "github.com/tagseal/tagseal"
 // the Serializer and Deserializer return wraps one of them; field-level
 // errors also carry the field path in a *FieldError, never the value.
 var (
-	ErrShortPayload          = tagseal.ErrShortPayload
-	ErrUnknownMagicByte      = tagseal.ErrUnknownMagicByte
-	ErrSchemaNotFound        = tagseal.ErrSchemaNotFound
-	ErrUnsupportedFormat     = tagseal.ErrUnsupportedFormat
-	ErrInvalidSchema         = tagseal.ErrInvalidSchema
-	ErrUnsupportedTaggedType = tagseal.ErrUnsupportedTaggedType
-	ErrUnplaceableTag        = tagseal.ErrUnplaceableTag
-	ErrMalformedPayload      = tagseal.ErrMalformedPayload
-	ErrEncode                = tagseal.ErrEncode
-	ErrDecode                = tagseal.ErrDecode
-	ErrValidation            = tagseal.ErrValidation
-	ErrEncryptionDowngrade   = tagseal.ErrEncryptionDowngrade
-	ErrInvalidRule           = tagseal.ErrInvalidRule
-	ErrKEKNotFound           = tagseal.ErrKEKNotFound
-	ErrDEKNotFound           = tagseal.ErrDEKNotFound
-	ErrKMSUnavailable        = tagseal.ErrKMSUnavailable
-	ErrKeyShredded           = tagseal.ErrKeyShredded
-	ErrDEKUnwrapFailed       = tagseal.ErrDEKUnwrapFailed
-	ErrInvalidCiphertext     = tagseal.ErrInvalidCiphertext
-	ErrDecryptionFailed      = tagseal.ErrDecryptionFailed
-	ErrRegistry              = tagseal.ErrRegistry
+	ErrShortPayload            = tagseal.ErrShortPayload
+	ErrUnknownMagicByte        = tagseal.ErrUnknownMagicByte
+	ErrSchemaNotFound          = tagseal.ErrSchemaNotFound
+	ErrUnsupportedFormat       = tagseal.ErrUnsupportedFormat
+	ErrInvalidSchema           = tagseal.ErrInvalidSchema
+	ErrUnsupportedTaggedType   = tagseal.ErrUnsupportedTaggedType
+	ErrUnplaceableTag          = tagseal.ErrUnplaceableTag
+	ErrMalformedPayload        = tagseal.ErrMalformedPayload
+	ErrEncode                  = tagseal.ErrEncode
+	ErrDecode                  = tagseal.ErrDecode
+	ErrValidation              = tagseal.ErrValidation
+	ErrEncryptionDowngrade     = tagseal.ErrEncryptionDowngrade
+	ErrInvalidRule             = tagseal.ErrInvalidRule
+	ErrUsageLimitNeedsRotation = tagseal.ErrUsageLimitNeedsRotation
+	ErrDEKExhausted            = tagseal.ErrDEKExhausted
+	ErrKEKNotFound             = tagseal.ErrKEKNotFound
+	ErrDEKNotFound             = tagseal.ErrDEKNotFound
+	ErrKMSUnavailable          = tagseal.ErrKMSUnavailable
+	ErrKeyShredded             = tagseal.ErrKeyShredded
+	ErrDEKUnwrapFailed         = tagseal.ErrDEKUnwrapFailed
+	ErrInvalidCiphertext       = tagseal.ErrInvalidCiphertext
+	ErrDecryptionFailed        = tagseal.ErrDecryptionFailed
+	ErrRegistry                = tagseal.ErrRegistry
 )
 
 // Types of the engine, re-exported.
@@ -58,6 +60,7 @@ const (
 	ParamDEKAlgorithm       = tagseal.ParamDEKAlgorithm
 	ParamDEKExpiryDays      = tagseal.ParamDEKExpiryDays
 	ParamAlternateKMSKeyIDs = tagseal.ParamAlternateKMSKeyIDs
+	ParamDEKMaxEncryptions  = tagseal.ParamDEKMaxEncryptions
 
 	AES128GCM = tagseal.AES128GCM
 	AES256GCM = tagseal.AES256GCM
@@ -65,4 +68,6 @@ const (
 
 	DefaultDEKCacheTTL     = tagseal.DefaultDEKCacheTTL
 	DefaultLatestSchemaTTL = tagseal.DefaultLatestSchemaTTL
+	DefaultKMSTimeout      = tagseal.DefaultKMSTimeout
+	DefaultMaxEncryptions  = tagseal.DefaultMaxEncryptions
 )

@@ -163,6 +163,8 @@ func keysOf(ruleConfig map[string]string, opts Options, dek dekRegistry) tagseal
 		DEKRegistry:     dek,
 		BindCiphertexts: opts.BindCiphertexts,
 		Clock:           opts.Clock,
+		KMSTimeout:      opts.KMSTimeout,
+		Observer:        opts.Observer,
 	}
 }
 

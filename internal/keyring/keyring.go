@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"slices"
 	"strconv"
@@ -48,11 +49,13 @@ type Rule struct {
 	kekName, kmsType, kmsKeyID string
 	algorithm                  string
 	expiryDays                 int
+	maxEncryptions             int64 // usage limit per DEK version; 0: none
 	template                   *tinkpb.KeyTemplate
 	err                        error // invalid parameters: reported when the rule is used
 	hot                        atomic.Pointer[hotDEK]
 	hotRead                    atomic.Pointer[hotDEK]
 	plaintextLogged            atomic.Bool // the write-NONE fallback was logged
+	limitErr                   bool        // err includes ErrUsageLimitNeedsRotation
 }
 
 // hotDEK is the DEK a rule last used, checked before the keyring's maps:
@@ -92,11 +95,28 @@ func ParseRule(r *tags.Rule) *Rule {
 		}
 		rk.expiryDays = n
 	}
+	if m, ok := r.Param(ParamDEKMaxEncryptions); ok {
+		n, err := strconv.ParseInt(m, 10, 64)
+		switch {
+		case err != nil || n < 1:
+			errs = append(errs, fmt.Sprintf("invalid %s %q (a positive integer)", ParamDEKMaxEncryptions, m))
+		case !rk.rotated():
+			errs = append(errs, ErrUsageLimitNeedsRotation.Error()+": without rotation ciphertexts carry no DEK version prefix, so readers could never tell a second version from the first")
+			rk.limitErr = true
+		default:
+			rk.maxEncryptions = n
+		}
+	} else if rk.rotated() && rk.algorithm != AES256SIV {
+		rk.maxEncryptions = DefaultMaxEncryptions
+	}
 	if rk.kekName == "" {
 		errs = append(errs, "missing "+ParamKEKName)
 	}
 	if len(errs) > 0 {
 		rk.err = fmt.Errorf("%w: %s", ErrInvalidRule, strings.Join(errs, "; "))
+		if rk.limitErr {
+			rk.err = fmt.Errorf("%w: %s (%w)", ErrInvalidRule, strings.Join(errs, "; "), ErrUsageLimitNeedsRotation)
+		}
 	}
 	return rk
 }
@@ -116,6 +136,11 @@ func (rk *Rule) KMSKeyID() string { return rk.kmsKeyID }
 
 // Algorithm is the rule's DEK algorithm (AES256_GCM by default).
 func (rk *Rule) Algorithm() string { return rk.algorithm }
+
+// MaxEncryptions is the rule's usage limit per DEK version (0: none):
+// encrypt.dek.max.encryptions, or DefaultMaxEncryptions for a rotating
+// AES-GCM rule without it.
+func (rk *Rule) MaxEncryptions() int64 { return rk.maxEncryptions }
 
 // Err reports invalid parameters (ErrInvalidRule); a rule with an error is
 // refused when it is used.
@@ -230,6 +255,19 @@ type DEK struct {
 	ts      int64 // registry creation time, ms
 	cipher  *dekCipher
 	loaded  time.Time
+	uses    *usage // write DEKs only: encryptions under this version
+}
+
+// Version is the DEK's version in the DEK Registry (1 for unversioned
+// rules).
+func (e *DEK) Version() int { return e.version }
+
+// usage counts the encryptions a keyring made under one DEK version. It
+// outlives cache refreshes of that version, so a reloaded DEK does not
+// start counting again.
+type usage struct {
+	n        atomic.Int64 // reservations, successful or not
+	reported atomic.Int64 // encryptions already passed to Hooks.Encryptions
 }
 
 type kekKey struct {
@@ -260,12 +298,17 @@ type Keyring struct {
 	config      map[string]string
 	now         func() time.Time
 	ttl         time.Duration
+	kmsTimeout  time.Duration
+	hooks       Hooks
+	counting    int64 // 1: count every encryption (Hooks.Encryptions is set); else 0
 	flight      singleflight.Group
 
 	mu    sync.RWMutex
 	keks  map[kekKey]*registry.KEK
 	read  map[dekKey]*DEK
 	write map[writeKey]*DEK
+	uses  map[dekKey]*usage // per write DEK version; the last few versions
+	top   map[writeKey]int  // highest version installed per write key
 }
 
 // New returns a Keyring over a DEK Registry.
@@ -278,6 +321,14 @@ func New(dekRegistry registry.DEKRegistry, conf Config) *Keyring {
 	if ttl == 0 {
 		ttl = DefaultTTL
 	}
+	var counting int64
+	if conf.Hooks.Encryptions != nil {
+		counting = 1
+	}
+	kmsTimeout := conf.KMSTimeout
+	if kmsTimeout == 0 {
+		kmsTimeout = DefaultKMSTimeout
+	}
 	return &Keyring{
 		dekRegistry: dekRegistry,
 		readDeleted: conf.ReadDeleted,
@@ -285,9 +336,14 @@ func New(dekRegistry registry.DEKRegistry, conf Config) *Keyring {
 		config:      conf.RuleConfig,
 		now:         now,
 		ttl:         ttl,
+		kmsTimeout:  kmsTimeout,
+		hooks:       conf.Hooks,
+		counting:    counting,
 		keks:        map[kekKey]*registry.KEK{},
 		read:        map[dekKey]*DEK{},
 		write:       map[writeKey]*DEK{},
+		uses:        map[dekKey]*usage{},
+		top:         map[writeKey]int{},
 	}
 }
 
@@ -307,6 +363,9 @@ func (k *Keyring) expired(rk *Rule, e *DEK) bool {
 // rule's expiry. A failed refresh keeps the cached DEK in service.
 func (k *Keyring) WriteDEK(ctx context.Context, rk *Rule, subject string) (*DEK, error) {
 	if h := rk.hot.Load(); h != nil && h.k == k && h.subject == subject && k.fresh(h.e) && !k.expired(rk, h.e) {
+		if k.hooks.DEKCache != nil {
+			k.hooks.DEKCache(rk.kekName, subject, rk.algorithm, true, true)
+		}
 		return h.e, nil
 	}
 	e, err := k.writeDEKSlow(ctx, rk, subject)
@@ -322,7 +381,13 @@ func (k *Keyring) writeDEKSlow(ctx context.Context, rk *Rule, subject string) (*
 	cached := k.write[key]
 	k.mu.RUnlock()
 	if cached != nil && k.fresh(cached) && !k.expired(rk, cached) {
+		if k.hooks.DEKCache != nil {
+			k.hooks.DEKCache(rk.kekName, subject, rk.algorithm, true, true)
+		}
 		return cached, nil
+	}
+	if k.hooks.DEKCache != nil {
+		k.hooks.DEKCache(rk.kekName, subject, rk.algorithm, true, false)
 	}
 	v, err, _ := k.flight.Do(fmt.Sprintf("w\x00%s\x00%s\x00%s\x00%t", key.kek, key.subject, key.algorithm, key.rotated), func() (any, error) {
 		k.mu.RLock()
@@ -335,9 +400,7 @@ func (k *Keyring) writeDEKSlow(ctx context.Context, rk *Rule, subject string) (*
 		if err != nil {
 			return nil, err
 		}
-		k.mu.Lock()
-		k.write[key] = e
-		k.mu.Unlock()
+		k.installWrite(key, e)
 		return e, nil
 	})
 	if err != nil {
@@ -374,27 +437,27 @@ func (k *Keyring) loadWriteDEK(ctx context.Context, rk *Rule, subject string) (*
 	}
 	expired := found && rk.rotated() && (k.now().UnixMilli()-dek.Ts)/millisPerDay >= int64(rk.expiryDays)
 	if found && !expired {
-		return k.entryFor(kek, &dek, nil)
+		return k.entryFor(ctx, kek, &dek, nil)
 	}
-	version := 1
+	version, reason := 1, "first"
 	if expired {
-		version = dek.Version + 1
+		version, reason = dek.Version+1, "expired"
 	}
-	created, raw, err := k.createDEK(ctx, kek, rk, subject, version)
+	created, raw, err := k.createDEK(ctx, kek, rk, subject, version, reason)
 	if err != nil {
 		if !found {
 			return nil, err
 		}
 		slog.Warn("tagseal: cannot create new DEK version, using the existing one", "kek", rk.kekName, "subject", subject, "version", version, "error", err)
-		return k.entryFor(kek, &dek, nil)
+		return k.entryFor(ctx, kek, &dek, nil)
 	}
-	return k.entryFor(kek, created, raw)
+	return k.entryFor(ctx, kek, created, raw)
 }
 
 // createDEK generates a DEK, wraps it with the KEK (unless the KEK is
 // shared, where the registry generates it) and registers it. It returns the
 // raw key material when it generated it, to spare an unwrap.
-func (k *Keyring) createDEK(ctx context.Context, kek *registry.KEK, rk *Rule, subject string, version int) (*registry.DEK, []byte, error) {
+func (k *Keyring) createDEK(ctx context.Context, kek *registry.KEK, rk *Rule, subject string, version int, reason string) (*registry.DEK, []byte, error) {
 	var raw []byte
 	var wrapped string
 	if !kek.Shared {
@@ -403,7 +466,7 @@ func (k *Keyring) createDEK(ctx context.Context, kek *registry.KEK, rk *Rule, su
 			return nil, nil, err
 		}
 		raw = kd.GetValue()
-		edek, err := k.kekAEAD(kek).Encrypt(raw, nil)
+		edek, err := k.kekAEAD(kek).encrypt(ctx, raw)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -411,6 +474,9 @@ func (k *Keyring) createDEK(ctx context.Context, kek *registry.KEK, rk *Rule, su
 	}
 	dek, err := k.dekRegistry.CreateDEK(ctx, rk.kekName, registry.DEK{Subject: subject, Version: version, Algorithm: rk.algorithm, EncryptedKeyMaterial: wrapped})
 	if err == nil {
+		if k.hooks.DEKCreated != nil {
+			k.hooks.DEKCreated(rk.kekName, subject, rk.algorithm, dek.Version, reason)
+		}
 		return &dek, raw, nil
 	}
 	if !errors.Is(err, registry.ErrConflict) {
@@ -428,6 +494,9 @@ func (k *Keyring) createDEK(ctx context.Context, kek *registry.KEK, rk *Rule, su
 // the unversioned DEK when the rule does not rotate.
 func (k *Keyring) ReadDEK(ctx context.Context, rk *Rule, subject string, version int) (*DEK, error) {
 	if h := rk.hotRead.Load(); h != nil && h.k == k && h.version == version && h.subject == subject && k.fresh(h.e) {
+		if k.hooks.DEKCache != nil {
+			k.hooks.DEKCache(rk.kekName, subject, rk.algorithm, false, true)
+		}
 		return h.e, nil
 	}
 	e, err := k.readDEKSlow(ctx, rk, subject, version)
@@ -443,7 +512,13 @@ func (k *Keyring) readDEKSlow(ctx context.Context, rk *Rule, subject string, ver
 	cached := k.read[key]
 	k.mu.RUnlock()
 	if cached != nil && k.fresh(cached) {
+		if k.hooks.DEKCache != nil {
+			k.hooks.DEKCache(rk.kekName, subject, rk.algorithm, false, true)
+		}
 		return cached, nil
+	}
+	if k.hooks.DEKCache != nil {
+		k.hooks.DEKCache(rk.kekName, subject, rk.algorithm, false, false)
 	}
 	v, err, _ := k.flight.Do(fmt.Sprintf("r\x00%s\x00%s\x00%s\x00%d", key.kek, key.subject, key.algorithm, version), func() (any, error) {
 		k.mu.RLock()
@@ -503,12 +578,12 @@ func (k *Keyring) loadReadDEK(ctx context.Context, rk *Rule, subject string, ver
 	if dek.Deleted && !k.readDeleted {
 		return nil, fmt.Errorf("%w: DEK of KEK %q, subject %q, version %d was deleted", ErrKeyShredded, rk.kekName, subject, dek.Version)
 	}
-	return k.entryFor(kek, &dek, nil)
+	return k.entryFor(ctx, kek, &dek, nil)
 }
 
 // entryFor builds the primitive for a DEK, unwrapping its key material with
 // the KEK unless raw material is at hand (new or shared-KEK DEKs).
-func (k *Keyring) entryFor(kek *registry.KEK, dek *registry.DEK, raw []byte) (*DEK, error) {
+func (k *Keyring) entryFor(ctx context.Context, kek *registry.KEK, dek *registry.DEK, raw []byte) (*DEK, error) {
 	if raw == nil && dek.KeyMaterial != "" {
 		var err error
 		if raw, err = base64.StdEncoding.DecodeString(dek.KeyMaterial); err != nil {
@@ -520,7 +595,7 @@ func (k *Keyring) entryFor(kek *registry.KEK, dek *registry.DEK, raw []byte) (*D
 		if err != nil || len(edek) == 0 {
 			return nil, fmt.Errorf("%w: DEK has no key material", ErrRegistry)
 		}
-		raw, err = k.kekAEAD(kek).Decrypt(edek, nil)
+		raw, err = k.kekAEAD(kek).decrypt(ctx, edek)
 		if err != nil {
 			return nil, err
 		}
@@ -609,7 +684,7 @@ func (k *Keyring) checkKEK(rk *Rule, kek *registry.KEK) error {
 
 // kekAEAD wraps and unwraps DEKs with the KEK's key, trying the alternate
 // key ids (KEK kmsProps, else rule config) in order.
-func (k *Keyring) kekAEAD(kek *registry.KEK) tink.AEAD {
+func (k *Keyring) kekAEAD(kek *registry.KEK) *kekWrapper {
 	ids := []string{kek.KmsKeyID}
 	alt, ok := kek.KmsProps[ParamAlternateKMSKeyIDs]
 	if !ok {
@@ -620,25 +695,46 @@ func (k *Keyring) kekAEAD(kek *registry.KEK) tink.AEAD {
 			ids = append(ids, id)
 		}
 	}
-	return &kekWrapper{kms: k.kms, config: k.config, kmsType: kek.KmsType, ids: ids}
+	return &kekWrapper{k: k, kekName: kek.Name, kmsType: kek.KmsType, ids: ids}
 }
 
 type kekWrapper struct {
-	kms     *kms.Registry
-	config  map[string]string
-	kmsType string
-	ids     []string
+	k                *Keyring
+	kekName, kmsType string
+	ids              []string
 }
 
-func (w *kekWrapper) Encrypt(plaintext, ad []byte) ([]byte, error) {
+// call runs one KMS operation for key id under the keyring's KMS deadline:
+// building (or finding) the key's AEAD, then op with it. Each is reported
+// to Hooks.KMSCall. reached is false when op never ran (no AEAD).
+func (w *kekWrapper) call(ctx context.Context, name, id string, op func(context.Context, tink.AEAD) ([]byte, error)) (out []byte, reached bool, err error) {
+	if w.k.kmsTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, w.k.kmsTimeout)
+		defer cancel()
+	}
+	start := time.Now()
+	a, built, err := w.k.kms.AEADContext(ctx, kms.KeyURI(w.kmsType, id), w.k.config)
+	if h := w.k.hooks.KMSCall; h != nil && built {
+		h("aead", w.kmsType, w.kekName, time.Since(start), err)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	start = time.Now()
+	out, err = op(ctx, a)
+	if h := w.k.hooks.KMSCall; h != nil {
+		h(name, w.kmsType, w.kekName, time.Since(start), err)
+	}
+	return out, true, err
+}
+
+func (w *kekWrapper) encrypt(ctx context.Context, plaintext []byte) ([]byte, error) {
 	var errs []error
 	for _, id := range w.ids {
-		a, err := w.kms.AEAD(kms.KeyURI(w.kmsType, id), w.config)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		ct, err := a.Encrypt(plaintext, ad)
+		ct, _, err := w.call(ctx, "wrap", id, func(ctx context.Context, a tink.AEAD) ([]byte, error) {
+			return kms.Encrypt(ctx, a, plaintext, nil)
+		})
 		if err == nil {
 			return ct, nil
 		}
@@ -647,21 +743,18 @@ func (w *kekWrapper) Encrypt(plaintext, ad []byte) ([]byte, error) {
 	return nil, fmt.Errorf("%w: wrap DEK: %w", ErrKMSUnavailable, errors.Join(errs...))
 }
 
-func (w *kekWrapper) Decrypt(ciphertext, ad []byte) ([]byte, error) {
+func (w *kekWrapper) decrypt(ctx context.Context, ciphertext []byte) ([]byte, error) {
 	var errs []error
 	reached := false
 	for _, id := range w.ids {
-		a, err := w.kms.AEAD(kms.KeyURI(w.kmsType, id), w.config)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		pt, err := a.Decrypt(ciphertext, ad)
+		pt, ran, err := w.call(ctx, "unwrap", id, func(ctx context.Context, a tink.AEAD) ([]byte, error) {
+			return kms.Decrypt(ctx, a, ciphertext, nil)
+		})
 		if err == nil {
 			return pt, nil
 		}
 		var netErr net.Error
-		if !errors.As(err, &netErr) && !errors.Is(err, kms.ErrUnavailable) {
+		if ran && !errors.As(err, &netErr) && !errors.Is(err, kms.ErrUnavailable) {
 			reached = true // the KMS answered and refused
 		}
 		errs = append(errs, err)
@@ -677,6 +770,175 @@ func (w *kekWrapper) Decrypt(ciphertext, ad []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: unwrap DEK: %w", ErrKMSUnavailable, joined)
 	}
 	return nil, fmt.Errorf("%w: %w", ErrDEKUnwrapFailed, joined)
+}
+
+// installWrite makes e the DEK new ciphertexts of key use, attaching the
+// usage counter of its version (kept across reloads of that version).
+func (k *Keyring) installWrite(key writeKey, e *DEK) {
+	uk := dekKey{key.kek, key.subject, key.algorithm, e.version}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	u := k.uses[uk]
+	top := k.top[key]
+	if u == nil {
+		u = &usage{}
+		if e.version <= top-keptCounters {
+			// Its counter was dropped: a lagging load may bring an old
+			// version back, and it must not get a fresh budget.
+			u.n.Store(math.MaxInt64 / 2)
+		} else {
+			k.uses[uk] = u
+		}
+	}
+	if e.version > top {
+		k.top[key] = e.version
+		for v := max(top-keptCounters+1, 0); v <= e.version-keptCounters; v++ {
+			delete(k.uses, dekKey{key.kek, key.subject, key.algorithm, v})
+		}
+	}
+	e.uses = u
+	k.write[key] = e
+}
+
+// keptCounters is how many recent versions per write key keep their usage
+// counter; older versions count as spent.
+const keptCounters = 4
+
+// maxNextVersions bounds how many versions one encryption may move on
+// (each was spent by concurrent writers before this one got a slot); only
+// tiny limits under heavy contention come near it.
+const maxNextVersions = 100
+
+// Use reserves one encryption under write DEK e and returns the DEK to
+// encrypt with: e, or when e's version has reached the rule's usage limit
+// the next version (another producer's if it exists, else one this call
+// creates). No version is used more than the limit by this keyring. It
+// costs one atomic add when the rule has a limit or Hooks.Encryptions is
+// set, and nothing otherwise.
+func (k *Keyring) Use(ctx context.Context, rk *Rule, subject string, e *DEK) (*DEK, error) {
+	if !k.Counts(rk) {
+		return e, nil
+	}
+	return k.use(ctx, rk, subject, e)
+}
+
+// Counts reports whether encryptions under rk are counted (a usage limit,
+// or Hooks.Encryptions): when false, Use is a no-op the hot path can skip.
+func (k *Keyring) Counts(rk *Rule) bool { return rk.maxEncryptions+k.counting != 0 } // both ≥ 0
+
+func (k *Keyring) use(ctx context.Context, rk *Rule, subject string, e *DEK) (*DEK, error) {
+	if e.uses == nil {
+		return e, nil // not a write DEK of this keyring
+	}
+	for range maxNextVersions {
+		n := e.uses.n.Add(1)
+		if rk.maxEncryptions == 0 || n <= rk.maxEncryptions {
+			if n%EncryptionBatch == 0 && k.hooks.Encryptions != nil {
+				e.uses.reported.Add(EncryptionBatch)
+				k.hooks.Encryptions(rk.kekName, subject, rk.algorithm, e.version, EncryptionBatch)
+			}
+			return e, nil
+		}
+		next, err := k.nextWriteDEK(ctx, rk, subject, e)
+		if err != nil {
+			return nil, err
+		}
+		e = next
+	}
+	return nil, fmt.Errorf("%w: KEK %q, subject %q: %d versions spent by concurrent writers during one encryption", ErrDEKExhausted, rk.kekName, subject, maxNextVersions)
+}
+
+// spent reports whether e's version has no encryption left under rk.
+func spent(rk *Rule, e *DEK) bool {
+	return rk.maxEncryptions > 0 && e.uses != nil && e.uses.n.Load() >= rk.maxEncryptions
+}
+
+// nextWriteDEK replaces write DEK old, whose budget is spent, by the next
+// version. Concurrent callers that spent the same version share one
+// registry round (single-flight); callers arriving after it find the new
+// DEK in the cache.
+func (k *Keyring) nextWriteDEK(ctx context.Context, rk *Rule, subject string, old *DEK) (*DEK, error) {
+	key := writeKey{rk.kekName, subject, rk.algorithm, rk.rotated()}
+	k.mu.RLock()
+	cur := k.write[key]
+	k.mu.RUnlock()
+	if cur != nil && cur.version > old.version && !spent(rk, cur) {
+		rk.hot.Store(&hotDEK{k: k, subject: subject, e: cur})
+		return cur, nil
+	}
+	// One flight per write key, whatever version its callers spent: a
+	// caller that joins a flight for an older version may get a spent DEK
+	// back, and Use then moves on again.
+	v, err, _ := k.flight.Do(fmt.Sprintf("n\x00%s\x00%s\x00%s", key.kek, key.subject, key.algorithm), func() (any, error) {
+		k.mu.RLock()
+		cur := k.write[key]
+		k.mu.RUnlock()
+		if cur != nil && cur.version > old.version && !spent(rk, cur) {
+			return cur, nil
+		}
+		e, err := k.loadNextDEK(ctx, rk, subject, old.version)
+		if err != nil {
+			return nil, err
+		}
+		k.mu.RLock()
+		cur = k.write[key]
+		k.mu.RUnlock()
+		if cur != nil && cur.version > e.version && !spent(rk, cur) {
+			return cur, nil // a concurrent flight moved further while we loaded
+		}
+		k.installWrite(key, e)
+		k.retire(rk, subject, old)
+		return e, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: KEK %q, subject %q, version %d reached %s=%d: %w", ErrDEKExhausted, rk.kekName, subject, old.version, ParamDEKMaxEncryptions, rk.maxEncryptions, err)
+	}
+	e := v.(*DEK)
+	rk.hot.Store(&hotDEK{k: k, subject: subject, e: e})
+	return e, nil
+}
+
+// retire reports the encryptions of a spent version not yet reported.
+func (k *Keyring) retire(rk *Rule, subject string, old *DEK) {
+	if k.hooks.Encryptions == nil || old.uses == nil {
+		return
+	}
+	used := min(old.uses.n.Load(), rk.maxEncryptions)
+	if rest := used - old.uses.reported.Swap(used); rest > 0 {
+		k.hooks.Encryptions(rk.kekName, subject, rk.algorithm, old.version, rest)
+	}
+}
+
+// loadNextDEK returns the version after spentVersion: the registry's
+// latest when another producer already moved past spentVersion (and it is
+// neither expired nor spent here), else a new version registered now.
+func (k *Keyring) loadNextDEK(ctx context.Context, rk *Rule, subject string, spentVersion int) (*DEK, error) {
+	kek, err := k.kek(ctx, rk, false)
+	if err != nil {
+		return nil, err
+	}
+	dek, err := k.dekRegistry.DEK(ctx, rk.kekName, subject, rk.algorithm, 0, false)
+	found := err == nil
+	if err != nil && !errors.Is(err, registry.ErrNotFound) {
+		return nil, fmt.Errorf("%w: get DEK: %v", ErrRegistry, err)
+	}
+	if found && dek.Version > spentVersion && (k.now().UnixMilli()-dek.Ts)/millisPerDay < int64(rk.expiryDays) {
+		k.mu.RLock()
+		u := k.uses[dekKey{rk.kekName, subject, rk.algorithm, dek.Version}]
+		k.mu.RUnlock()
+		if u == nil || u.n.Load() < rk.maxEncryptions {
+			return k.entryFor(ctx, kek, &dek, nil)
+		}
+	}
+	version := spentVersion + 1
+	if found && dek.Version >= version {
+		version = dek.Version + 1
+	}
+	created, raw, err := k.createDEK(ctx, kek, rk, subject, version, "usage-limit")
+	if err != nil {
+		return nil, err
+	}
+	return k.entryFor(ctx, kek, created, raw)
 }
 
 // Seal encrypts one value under DEK e and appends the stored form to

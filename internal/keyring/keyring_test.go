@@ -57,6 +57,11 @@ func rule(t *testing.T, params map[string]string) *Rule {
 	return ParseRule(&rs.Field[0])
 }
 
+func setupMem(t *testing.T) (*registry.Memory, *fakeClock) {
+	t.Helper()
+	return registry.NewMemory(), newClock()
+}
+
 func setup(t *testing.T, ttl time.Duration, readDeleted bool) (*Keyring, *registry.Memory, *countingDEKs, *fakeClock) {
 	t.Helper()
 	mem := registry.NewMemory()

@@ -137,16 +137,28 @@ type aead struct {
 	client *awskms.Client
 }
 
-func (a *aead) Encrypt(plaintext, _ []byte) ([]byte, error) {
-	out, err := a.client.Encrypt(context.Background(), &awskms.EncryptInput{KeyId: aws.String(a.keyID), Plaintext: plaintext})
+var _ kms.ContextAEAD = (*aead)(nil)
+
+func (a *aead) Encrypt(plaintext, ad []byte) ([]byte, error) {
+	return a.EncryptContext(context.Background(), plaintext, ad)
+}
+
+func (a *aead) Decrypt(ciphertext, ad []byte) ([]byte, error) {
+	return a.DecryptContext(context.Background(), ciphertext, ad)
+}
+
+// EncryptContext wraps plaintext under ctx (kms.ContextAEAD).
+func (a *aead) EncryptContext(ctx context.Context, plaintext, _ []byte) ([]byte, error) {
+	out, err := a.client.Encrypt(ctx, &awskms.EncryptInput{KeyId: aws.String(a.keyID), Plaintext: plaintext})
 	if err != nil {
 		return nil, classify(err)
 	}
 	return out.CiphertextBlob, nil
 }
 
-func (a *aead) Decrypt(ciphertext, _ []byte) ([]byte, error) {
-	out, err := a.client.Decrypt(context.Background(), &awskms.DecryptInput{KeyId: aws.String(a.keyID), CiphertextBlob: ciphertext})
+// DecryptContext unwraps ciphertext under ctx (kms.ContextAEAD).
+func (a *aead) DecryptContext(ctx context.Context, ciphertext, _ []byte) ([]byte, error) {
+	out, err := a.client.Decrypt(ctx, &awskms.DecryptInput{KeyId: aws.String(a.keyID), CiphertextBlob: ciphertext})
 	if err != nil {
 		return nil, classify(err)
 	}

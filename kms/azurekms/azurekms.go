@@ -118,18 +118,30 @@ type aead struct {
 	name, version string
 }
 
-func (a *aead) Encrypt(plaintext, _ []byte) ([]byte, error) {
+var _ kms.ContextAEAD = (*aead)(nil)
+
+func (a *aead) Encrypt(plaintext, ad []byte) ([]byte, error) {
+	return a.EncryptContext(context.Background(), plaintext, ad)
+}
+
+func (a *aead) Decrypt(ciphertext, ad []byte) ([]byte, error) {
+	return a.DecryptContext(context.Background(), ciphertext, ad)
+}
+
+// EncryptContext wraps plaintext under ctx (kms.ContextAEAD).
+func (a *aead) EncryptContext(ctx context.Context, plaintext, _ []byte) ([]byte, error) {
 	alg := Algorithm
-	resp, err := a.client.Encrypt(context.Background(), a.name, a.version, azkeys.KeyOperationParameters{Algorithm: &alg, Value: plaintext}, nil)
+	resp, err := a.client.Encrypt(ctx, a.name, a.version, azkeys.KeyOperationParameters{Algorithm: &alg, Value: plaintext}, nil)
 	if err != nil {
 		return nil, classify(err)
 	}
 	return resp.Result, nil
 }
 
-func (a *aead) Decrypt(ciphertext, _ []byte) ([]byte, error) {
+// DecryptContext unwraps ciphertext under ctx (kms.ContextAEAD).
+func (a *aead) DecryptContext(ctx context.Context, ciphertext, _ []byte) ([]byte, error) {
 	alg := Algorithm
-	resp, err := a.client.Decrypt(context.Background(), a.name, a.version, azkeys.KeyOperationParameters{Algorithm: &alg, Value: ciphertext}, nil)
+	resp, err := a.client.Decrypt(ctx, a.name, a.version, azkeys.KeyOperationParameters{Algorithm: &alg, Value: ciphertext}, nil)
 	if err != nil {
 		return nil, classify(err)
 	}

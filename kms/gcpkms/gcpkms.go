@@ -111,12 +111,27 @@ func classify(err error) error {
 	if err == nil || !errors.As(err, &ge) {
 		return err
 	}
+	status := rpcStatus(ge)
 	switch {
-	case ge.Code == http.StatusNotFound, ge.Code == http.StatusBadRequest && strings.Contains(strings.ToUpper(ge.Message), "FAILED_PRECONDITION"),
-		strings.Contains(strings.ToLower(ge.Message), "destroyed"), strings.Contains(strings.ToLower(ge.Message), "disabled"):
+	case ge.Code == http.StatusNotFound, status == "NOT_FOUND", status == "FAILED_PRECONDITION":
 		return fmt.Errorf("%w: %v", kms.ErrKeyShredded, err)
-	case ge.Code >= 500:
+	case ge.Code >= 500, ge.Code == http.StatusTooManyRequests, status == "UNAVAILABLE", status == "INTERNAL", status == "DEADLINE_EXCEEDED":
 		return fmt.Errorf("%w: %v", kms.ErrUnavailable, err)
 	}
 	return err
+}
+
+// rpcStatus is the canonical google.rpc code name of an HTTP error answer
+// (the "error.status" field of its JSON body), "" when it has none. Cloud
+// KMS answers a destroyed or disabled key version with FAILED_PRECONDITION.
+func rpcStatus(ge *googleapi.Error) string {
+	var body struct {
+		Error struct {
+			Status string `json:"status"`
+		} `json:"error"`
+	}
+	if json.Unmarshal([]byte(ge.Body), &body) != nil {
+		return ""
+	}
+	return body.Error.Status
 }
