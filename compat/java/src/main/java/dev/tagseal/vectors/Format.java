@@ -20,5 +20,6 @@ interface Format {
   /** Rewrites, in place where it can, every tagged value; returns the value. */
   Object transform(Object value, Leaf leaf, boolean write) throws VectorError;
 
-  boolean same(Object a, Object b) throws VectorError;
+  /** A value as the vector's plaintext JSON text (SPEC §9 conventions). */
+  String toPlaintext(Object value) throws VectorError;
 }

@@ -72,8 +72,8 @@ final class JsonSchemaFormat implements Format {
   }
 
   @Override
-  public boolean same(Object a, Object b) {
-    return a.equals(b);
+  public String toPlaintext(Object value) {
+    return value.toString();
   }
 
   @Override

@@ -38,10 +38,9 @@ final class Port {
     return format(true, vectorIndexes()).fromPlaintext(vector.path("plaintext").toString());
   }
 
-  /** Whether a value read from a record equals the vector's plaintext. */
-  boolean isPlaintext(Object got) throws VectorError {
-    Format f = format(true, vectorIndexes());
-    return f.same(f.fromPlaintext(vector.path("plaintext").toString()), got);
+  /** A value read from a record as plaintext JSON text, in the vector's conventions. */
+  String toPlaintext(Object got) throws VectorError {
+    return format(true, vectorIndexes()).toPlaintext(got);
   }
 
   /** Reads a serialized record: frame, payload decryption, decode, field decryption. */

@@ -112,10 +112,14 @@ final class ProtoFormat implements Format {
     return b.build();
   }
 
-  /** By encoding: messages read and parsed here have distinct descriptor instances. */
+  /** proto3 JSON. */
   @Override
-  public boolean same(Object a, Object b) {
-    return java.util.Arrays.equals(encode(a), encode(b));
+  public String toPlaintext(Object value) throws VectorError {
+    try {
+      return JsonFormat.printer().print((DynamicMessage) value);
+    } catch (InvalidProtocolBufferException e) {
+      throw new VectorError("ErrEncode", "cannot print " + message.getFullName() + " as proto3 JSON", e);
+    }
   }
 
   @Override
