@@ -6,7 +6,8 @@ FUZZTIME ?= 20s
 
 ## test: install test tools, start the real services (OpenBao, moto), vet,
 ## run every test with the race detector (services stop at the end), then
-## run the cross-language vector runners (scripts/interop.sh), then run
+## run the conformance harness and the cross-language vector runners
+## (make interop), then run
 ## each fuzz target for FUZZTIME.
 test: vet purego
 	scripts/with-services.sh $(GO) test -race -count=1 -timeout 20m ./...
@@ -24,9 +25,12 @@ purego:
 	GOOS=windows GOARCH=amd64 CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/tagseal
 	CGO_ENABLED=0 $(GO) test -count=1 $(PURE)
 
-## interop: the cross-language runners over testvectors/v1 (Python, JS, Java).
+## interop: the conformance harness over testvectors/v1 against every testee
+## (scripts/conformance.sh: tagseal, Confluent Go, …), then the older
+## cross-language runners (scripts/interop.sh: Python, JS, Java) until they
+## become testees.
 interop:
-	GO=$(GO) scripts/interop.sh
+	status=0; GO=$(GO) scripts/conformance.sh || status=1; GO=$(GO) scripts/interop.sh || status=1; exit $$status
 
 ## vectors: regenerate testvectors/v1 (deterministic; commit the result).
 vectors:
