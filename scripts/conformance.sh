@@ -5,7 +5,11 @@
 # protocol") and holds it to its failure list (compat/<testee>/failures.txt).
 #   tagseal     tagseal itself (`tagseal conformance testee`), empty list
 #   confluent-go Confluent's Go serdes (compat/gotestee, cgo)
-#   python, js, java, rust: see the marked places below
+#   python      Confluent's Python client (compat/python, venv in .tools/pyvectors)
+#   js          Confluent's JS client (compat/js, node_modules from package-lock)
+#   java        the Java port of SPEC.md (compat/java, Maven Central)
+#   rust        Confluent's Rust client, schema-registry-client (compat/rust,
+#               cargo target dir cached in .tools/rust-target)
 # Every testee runs even when an earlier one fails; the exit status is 1 if
 # any failed. Each prints one summary line:
 #   "<testee>: N passed, N failed, N known failures, N skipped".
@@ -50,10 +54,62 @@ else
   summaries+=("confluent-go: not built")
 fi
 
-# --- python (conf-testees: Confluent's Python client, venv in $TOOLS/pyvectors) ---
-# --- js (conf-testees: Confluent's JS client, compat/js) ---
-# --- java (conf-testees: the Java port, compat/java) ---
-# --- rust (conf-testees: rayokota's schema-registry-client, compat/rust) ---
+# Confluent's Python client (compat/python, venv in $TOOLS/pyvectors,
+# reinstalled when requirements or constraints change).
+py_install() {
+  local stamp="$TOOLS/pyvectors/.installed-$(cat compat/python/requirements.txt compat/python/constraints.txt | sha256sum | cut -c1-12)"
+  [ -f "$stamp" ] && return 0
+  echo "conformance: installing $(tr '\n' ' ' < compat/python/requirements.txt)into $TOOLS/pyvectors" >&2
+  rm -rf "$TOOLS/pyvectors"
+  python3 -m venv "$TOOLS/pyvectors" &&
+    "$TOOLS/pyvectors/bin/pip" install --quiet --disable-pip-version-check \
+      -r compat/python/requirements.txt -c compat/python/constraints.txt &&
+    touch "$stamp"
+}
+if step py_install; then
+  conformance python compat/python/failures.txt "$TOOLS/pyvectors/bin/python compat/python/testee.py"
+else
+  summaries+=("python: not installed")
+fi
+
+# Confluent's JS client (compat/js, node_modules from package-lock.json).
+js_install() {
+  if [ ! -f compat/js/node_modules/.package-lock.json ] || [ compat/js/package-lock.json -nt compat/js/node_modules/.package-lock.json ]; then
+    echo "conformance: npm ci in compat/js" >&2
+    (cd compat/js && npm ci --no-audit --no-fund --loglevel=error) >&2
+  fi
+}
+if step js_install; then
+  conformance js compat/js/failures.txt "node compat/js/testee.js"
+else
+  summaries+=("js: not installed")
+fi
+
+# The Java port of SPEC.md (compat/java: Tink, Avro, protobuf-java, Jackson
+# from Maven Central). Maven's quiet mode still prints colour escapes: its
+# output is kept in a log and shown on failure.
+java_build() {
+  mkdir -p "$TOOLS/conformance"
+  mvn -q -B -f compat/java/pom.xml compile dependency:build-classpath -Dmdep.outputFile=target/cp.txt \
+    >"$TOOLS/conformance/java-build.log" 2>&1 || { cat "$TOOLS/conformance/java-build.log" >&2; return 1; }
+}
+if step java_build; then
+  conformance java compat/java/failures.txt "java -cp compat/java/target/classes:$(cat compat/java/target/cp.txt) dev.tagseal.vectors.Main"
+else
+  summaries+=("java: not built")
+fi
+
+# Confluent's Rust client, schema-registry-client (compat/rust; Cargo.lock
+# pinned, --locked). cargo's target dir is cached in $TOOLS/rust-target: a
+# cold debug build takes about 4 minutes on 2 cores, a warm one seconds.
+rust_build() {
+  CARGO_TARGET_DIR="$TOOLS/rust-target" cargo build --locked --quiet --manifest-path compat/rust/Cargo.toml
+}
+if step rust_build; then
+  conformance rust compat/rust/failures.txt "$TOOLS/rust-target/debug/tagseal-conformance-rust"
+else
+  summaries+=("rust: not built")
+fi
 
 echo "conformance summary:"
 for s in "${summaries[@]}"; do echo "  $s"; done

@@ -2,7 +2,7 @@
 //! (`schema-registry-client`, by the author of Confluent's rule executors)
 //! with its local KMS.
 //!
-//! Protocol (tagseal issue 15): frames on stdin/stdout, each a 4-byte
+//! Protocol (testvectors/SPEC.md §10): frames on stdin/stdout, each a 4-byte
 //! little-endian length and that many bytes of UTF-8 JSON. Requests are
 //! `{"op":"capabilities"}`, then `{"op":"read"|"write","name":…,"vector":{…}}`;
 //! answers are `{"plaintext":…}`, `{"serialized":"<hex>"}`,
@@ -59,7 +59,7 @@ const ERROR_CLASSES: &[&str] = &[
 ];
 
 /// A failure answered to the harness: an optional SPEC §7 class and a
-/// message (the crate's, which names no field values).
+/// message (the crate's; panic messages are cut before any value).
 struct Failure {
     class: Option<&'static str>,
     message: String,
@@ -379,9 +379,27 @@ fn write_frame(w: &mut impl Write, v: &Value) -> std::io::Result<()> {
     w.flush()
 }
 
+/// A panic's message without the value prost-reflect puts in it (a field
+/// value must not reach logs).
+fn panic_message(msg: &str) -> String {
+    match msg.find(", value: ") {
+        Some(i) => format!("{}, value: <not shown> }}", &msg[..i]),
+        None => msg.to_string(),
+    }
+}
+
 fn main() {
     // Panics in the crate are answered as failures; one line on stderr each.
-    std::panic::set_hook(Box::new(|info| eprintln!("rust testee: panic: {info}")));
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| info.payload().downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        let at = info.location().map(|l| l.to_string()).unwrap_or_default();
+        eprintln!("rust testee: panic at {at}: {}", panic_message(&msg));
+    }));
     LocalKmsDriver::register();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -410,7 +428,7 @@ fn main() {
                             .cloned()
                             .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
                             .unwrap_or_default();
-                        failure_json(Failure::plain(format!("panic: {msg}")))
+                        failure_json(Failure::plain(format!("panic: {}", panic_message(&msg))))
                     }
                 }
             }
