@@ -284,3 +284,19 @@ func TestFailureListParse(t *testing.T) {
 		t.Errorf("format:\n%s\nwant\n%s", got, want)
 	}
 }
+
+// TestReadmeShowsTheMinimalTestee: the README's testee is the file the
+// tests run.
+func TestReadmeShowsTheMinimalTestee(t *testing.T) {
+	script, err := os.ReadFile("../examples/minimal_testee.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(readme, append([]byte("```python\n"), script...)) {
+		t.Error("README.md does not show testvectors/examples/minimal_testee.py as it is")
+	}
+}
