@@ -18,8 +18,10 @@ cd "$(dirname "$0")/.."
 TOOLS=${TAGSEAL_TOOLS:-$PWD/.tools}
 GO=${GO:-go}
 VECTORS=${VECTORS:-testvectors/v1}
-BIN="$TOOLS/bin"
-mkdir -p "$BIN"
+# The binaries go to a directory of this run: .tools may be shared between
+# checkouts, and another checkout's tagseal must not answer for this one.
+BIN=$(mktemp -d "${TMPDIR:-/tmp}/tagseal-conformance.XXXXXX")
+trap 'rm -rf "$BIN"' EXIT
 status=0
 summaries=()
 step() { "$@" || { echo "conformance: FAILED: $*" >&2; status=1; }; }
@@ -31,7 +33,12 @@ conformance() {
   out=$("$BIN/tagseal" conformance --dir "$VECTORS" ${list:+--failure-list "$list"} --testee "$testee")
   local rc=$?
   printf '%s\n' "$out"
-  summaries+=("$(printf '%s\n' "$out" | tail -n 1)")
+  local last
+  last=$(printf '%s\n' "$out" | tail -n 1)
+  case $last in
+    *" passed, "*) summaries+=("$last") ;;
+    *) summaries+=("$name: did not run (exit $rc)") ;;
+  esac
   if [ $rc -ne 0 ]; then
     echo "conformance: FAILED: $name (exit $rc)" >&2
     status=1

@@ -42,11 +42,16 @@ func WriteMessage(v *Vector) ([]byte, []tagseal.Header, error) {
 	if v.FramingOrDefault() == FramingGUID {
 		return nil, nil, fmt.Errorf("tagseal writes the schema GUID in a header only, not as a value prefix")
 	}
-	ser, err := tagseal.NewSerializer(reg, tagseal.Value, tagseal.SerializerConfig{
-		UseSchemaID:      v.Record().ID,
-		SchemaIDInHeader: v.FramingOrDefault() == FramingGUIDHeader,
-		Keys:             tagseal.Keys{RuleConfig: map[string]string{"secret": v.LocalKMSSecret}},
-	})
+	conf := tagseal.SerializerConfig{
+		UseSchemaID: v.Record().ID,
+		Keys:        tagseal.Keys{RuleConfig: map[string]string{"secret": v.LocalKMSSecret}},
+	}
+	if v.FramingOrDefault() == FramingGUIDHeader {
+		// A schema looked up by id comes without its GUID (registry.Schema
+		// has none): resolve the record's schema as the subject's latest.
+		conf.UseSchemaID, conf.UseLatestVersion, conf.SchemaIDInHeader = 0, true, true
+	}
+	ser, err := tagseal.NewSerializer(reg, tagseal.Value, conf)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -3,7 +3,9 @@ package conformance
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -244,7 +246,7 @@ func TestMinimalPythonTestee(t *testing.T) {
 	}
 	script, _ := filepath.Abs("../examples/minimal_testee.py")
 	rep, out := run(t, Config{Testee: python + " " + script, FailureList: "../examples/minimal_failures.txt"})
-	if !rep.OK() || rep.Count(Passed) < 15 || rep.Count(Known) != 2 || rep.Count(Skipped) == 0 {
+	if !rep.OK() || rep.Count(Passed) < 15 || rep.Count(Known) != 3 || rep.Count(Skipped) == 0 {
 		t.Fatalf("%s\n%s", rep.Summary(), out)
 	}
 	byReason := map[bool]int{}
@@ -282,5 +284,47 @@ func TestFailureListParse(t *testing.T) {
 	want := "# head\n\na        # why a\n# about b\nb:write  # why b\n"
 	if got := string(fl.Format()); got != want {
 		t.Errorf("format:\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestReadmeShowsTheMinimalTestee: the README's testee is the file the
+// tests run.
+func TestReadmeShowsTheMinimalTestee(t *testing.T) {
+	script, err := os.ReadFile("../examples/minimal_testee.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(readme, append([]byte("```python\n"), script...)) {
+		t.Error("README.md does not show testvectors/examples/minimal_testee.py as it is")
+	}
+}
+
+func TestFrames(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteFrame(&b, Request{Op: OpRead, Name: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := int(b.Bytes()[0]) | int(b.Bytes()[1])<<8; n != b.Len()-4 {
+		t.Fatalf("length prefix %d for a %d-byte body", n, b.Len()-4)
+	}
+	var req Request
+	if err := ReadFrame(&b, &req); err != nil || req.Op != OpRead || req.Name != "x" {
+		t.Fatalf("%+v, %v", req, err)
+	}
+	if err := ReadFrame(&b, &req); err != io.EOF {
+		t.Errorf("empty stream: %v, want io.EOF", err)
+	}
+	if err := ReadFrame(bytes.NewReader([]byte{0xff, 0xff, 0xff, 0x7f}), &req); !errors.Is(err, ErrFrameTooLarge) {
+		t.Errorf("2 GiB frame: %v", err)
+	}
+	if err := ReadFrame(bytes.NewReader([]byte{5, 0, 0, 0, '{'}), &req); err != io.ErrUnexpectedEOF {
+		t.Errorf("cut frame: %v", err)
+	}
+	if err := ReadFrame(bytes.NewReader([]byte{2, 0, 0, 0, '{', '{'}), &req); err == nil {
+		t.Error("bad JSON read")
 	}
 }

@@ -17,6 +17,11 @@ import (
 // DefaultTimeout is how long the harness waits for one answer.
 const DefaultTimeout = 30 * time.Second
 
+// StartTimeout is the least the harness waits for the first answer
+// (capabilities), which may include the testee's start-up: a JVM, or a
+// command that compiles first.
+const StartTimeout = 2 * time.Minute
+
 // Config is one harness run against one testee.
 type Config struct {
 	// Testee is the command line that starts the testee (run with sh -c).
@@ -233,7 +238,10 @@ func (h *harness) start() error {
 	if err != nil {
 		return err
 	}
-	resp, err := p.exchange(Request{Op: OpCapabilities}, h.cfg.Timeout)
+	resp, err := p.exchange(Request{Op: OpCapabilities}, max(h.cfg.Timeout, StartTimeout))
+	if err == nil && resp.Error != nil {
+		err = fmt.Errorf("answered with an error: %s", resp.Error)
+	}
 	if err != nil {
 		p.kill()
 		return fmt.Errorf("testee %q: capabilities: %w", h.cfg.Testee, err)
