@@ -35,7 +35,8 @@ public final class Main {
   /** The SPEC §7 classes the port reports (VectorError.errorClass). */
   private static final List<String> ERROR_CLASSES = List.of(
       "ErrShortPayload", "ErrUnknownMagicByte", "ErrSchemaNotFound", "ErrMalformedPayload",
-      "ErrInvalidCiphertext", "ErrDEKNotFound", "ErrDEKUnwrapFailed", "ErrDecryptionFailed");
+      "ErrInvalidCiphertext", "ErrDEKNotFound", "ErrDEKUnwrapFailed", "ErrDecryptionFailed",
+      "ErrUnsupportedTaggedType");
 
   public static void main(String[] args) throws IOException {
     DataInputStream in = new DataInputStream(new BufferedInputStream(new FileInputStream(FileDescriptor.in)));
