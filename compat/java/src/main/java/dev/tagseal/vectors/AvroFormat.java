@@ -83,6 +83,36 @@ final class AvroFormat implements Format {
     }
   }
 
+  /** A type-level "confluent:tags" (on a schema, not a field) is not walked. */
+  @Override
+  public void checkPlaceable() throws VectorError {
+    checkPlaceable(schema, "", new java.util.HashSet<>());
+  }
+
+  private void checkPlaceable(Schema s, String path, java.util.Set<String> seen) throws VectorError {
+    if (s.getObjectProp("confluent:tags") instanceof List<?> tags
+        && rules.selects(tags.stream().map(String::valueOf).toList())) {
+      throw new VectorError("ErrUnplaceableTag", (path.isEmpty() ? s.getFullName() : path) + ": type-level confluent:tags");
+    }
+    switch (s.getType()) {
+      case RECORD -> {
+        if (seen.add(s.getFullName())) {
+          for (Schema.Field f : s.getFields()) {
+            checkPlaceable(f.schema(), s.getFullName() + "." + f.name(), seen);
+          }
+        }
+      }
+      case ARRAY -> checkPlaceable(s.getElementType(), path, seen);
+      case MAP -> checkPlaceable(s.getValueType(), path, seen);
+      case UNION -> {
+        for (Schema t : s.getTypes()) {
+          checkPlaceable(t, path, seen);
+        }
+      }
+      default -> { }
+    }
+  }
+
   @Override
   public Object transform(Object value, Leaf leaf, boolean write) throws VectorError {
     return walk(schema, value, List.of(), "", leaf);

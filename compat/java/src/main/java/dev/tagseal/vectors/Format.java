@@ -17,6 +17,12 @@ interface Format {
   /** Parses a vector's plaintext JSON into the format's value. */
   Object fromPlaintext(String json) throws VectorError;
 
+  /**
+   * Refuses the schema (ErrUnplaceableTag) when a rule selects a tag at a
+   * position the walk does not reach (SPEC.md §3, fail closed).
+   */
+  void checkPlaceable() throws VectorError;
+
   /** Rewrites, in place where it can, every tagged value; returns the value. */
   Object transform(Object value, Leaf leaf, boolean write) throws VectorError;
 

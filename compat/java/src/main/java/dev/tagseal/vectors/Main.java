@@ -36,7 +36,7 @@ public final class Main {
   private static final List<String> ERROR_CLASSES = List.of(
       "ErrShortPayload", "ErrUnknownMagicByte", "ErrSchemaNotFound", "ErrMalformedPayload",
       "ErrInvalidCiphertext", "ErrDEKNotFound", "ErrDEKUnwrapFailed", "ErrDecryptionFailed",
-      "ErrUnsupportedTaggedType");
+      "ErrUnsupportedTaggedType", "ErrUnplaceableTag");
 
   public static void main(String[] args) throws IOException {
     DataInputStream in = new DataInputStream(new BufferedInputStream(new FileInputStream(FileDescriptor.in)));

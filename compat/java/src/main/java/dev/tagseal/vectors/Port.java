@@ -25,12 +25,14 @@ final class Port {
   /** The record's format, reading (write false) or writing, for Protobuf message indexes. */
   Format format(boolean write, int[] indexes) throws VectorError {
     Rules rules = new Rules(record, write);
-    return switch (vector.path("format").asText()) {
+    Format f = switch (vector.path("format").asText()) {
       case "AVRO" -> new AvroFormat(vector.path("schemas"), rules);
       case "JSON" -> new JsonSchemaFormat(vector.path("schemas"), rules);
       case "PROTOBUF" -> new ProtoFormat(vector.path("protoDescriptorSet").asText(), indexes, rules);
       default -> throw new VectorError("ErrUnsupportedFormat", vector.path("format").asText());
     };
+    f.checkPlaceable();
+    return f;
   }
 
   /** The vector's plaintext as a value of the format. */
