@@ -40,7 +40,8 @@ use schema_registry_client::serdes::json::{JsonDeserializer, JsonSerializer};
 use schema_registry_client::serdes::protobuf::{ProtobufDeserializer, ProtobufSerializer};
 use schema_registry_client::serdes::rule_registry::RuleRegistry;
 use schema_registry_client::serdes::serde::{
-    SerdeError, SerdeFormat, SerdeType, SerializationContext, SubjectNameStrategyType,
+    SerdeError, SerdeFormat, SerdeHeader, SerdeHeaders, SerdeType, SerializationContext,
+    SubjectNameStrategyType, header_schema_id_serializer,
 };
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -241,8 +242,28 @@ fn context(topic: &str, format: SerdeFormat) -> SerializationContext {
     }
 }
 
+/// The vector's record headers (guid-header framing), for the deserializer.
+fn vector_headers(v: &Value) -> Result<Option<SerdeHeaders>, Failure> {
+    let Some(list) = v["headers"].as_array() else {
+        return Ok(None);
+    };
+    let mut headers = Vec::new();
+    for h in list {
+        headers.push(SerdeHeader {
+            key: str_field(h, "key")?.to_string(),
+            value: Some(hex_decode(str_field(h, "value")?).map_err(Failure::plain)?),
+        });
+    }
+    Ok(Some(SerdeHeaders::new(headers)))
+}
+
 async fn read(v: &Value) -> Result<Value, Failure> {
     let s = setup(v).await?;
+    let headers = vector_headers(v)?;
+    let context = |topic: &str, format| SerializationContext {
+        headers: headers.clone(),
+        ..context(topic, format)
+    };
     let payload = hex_decode(str_field(v, "serialized")?).map_err(Failure::plain)?;
     let mut conf = DeserializerConfig::new(None, false, s.rule_config.clone());
     conf.subject_name_strategy_type = SubjectNameStrategyType::Topic;
@@ -273,7 +294,13 @@ async fn read(v: &Value) -> Result<Value, Failure> {
     }
 }
 
-async fn write(v: &Value) -> Result<Vec<u8>, Failure> {
+/// A written record: the value, and the headers for guid-header framing.
+struct Written {
+    value: Vec<u8>,
+    headers: Vec<SerdeHeader>,
+}
+
+async fn write(v: &Value) -> Result<Written, Failure> {
     let s = setup(v).await?;
     let id = s
         .record
@@ -287,31 +314,43 @@ async fn write(v: &Value) -> Result<Vec<u8>, Failure> {
         s.rule_config.clone(),
     );
     conf.subject_name_strategy_type = SubjectNameStrategyType::Topic;
+    let headers = match v["framing"].as_str() {
+        Some("guid-header") => {
+            conf.schema_id_serializer = header_schema_id_serializer;
+            Some(SerdeHeaders::new(Vec::new()))
+        }
+        _ => None,
+    };
+    let context = |topic: &str, format| SerializationContext {
+        headers: headers.clone(),
+        ..context(topic, format)
+    };
     let plaintext = &v["plaintext"];
-    match str_field(v, "format")? {
+    let value = match str_field(v, "format")? {
         "AVRO" => {
             let value = avrojson::from_json(v, plaintext).map_err(Failure::plain)?;
             let ser = AvroSerializer::new(&s.sr, None, Some(s.rules.clone()), conf)?;
-            Ok(ser
-                .serialize(&context(&s.topic, SerdeFormat::Avro), value)
-                .await?)
+            ser.serialize(&context(&s.topic, SerdeFormat::Avro), value)
+                .await?
         }
         "JSON" => {
             let ser = JsonSerializer::new(&s.sr, None, Some(s.rules.clone()), conf)?;
-            Ok(ser
-                .serialize(&context(&s.topic, SerdeFormat::Json), plaintext.clone())
-                .await?)
+            ser.serialize(&context(&s.topic, SerdeFormat::Json), plaintext.clone())
+                .await?
         }
         "PROTOBUF" => {
             let msg = protoraw::from_json(v, plaintext).map_err(Failure::plain)?;
             let ser = ProtobufSerializer::new(&s.sr, Some(s.rules.clone()), conf)?;
             let md = msg.descriptor();
-            Ok(ser
-                .serialize_with_message_desc(&context(&s.topic, SerdeFormat::Protobuf), &msg, &md)
-                .await?)
+            ser.serialize_with_message_desc(&context(&s.topic, SerdeFormat::Protobuf), &msg, &md)
+                .await?
         }
-        other => Err(Failure::plain(format!("unknown format {other}"))),
-    }
+        other => return Err(Failure::plain(format!("unknown format {other}"))),
+    };
+    let headers = headers
+        .map(|h| h.headers.lock().unwrap().clone())
+        .unwrap_or_default();
+    Ok(Written { value, headers })
 }
 
 fn hex_decode(s: &str) -> Result<Vec<u8>, String> {
@@ -346,14 +385,21 @@ async fn answer(req: &Value) -> Value {
             "kms": ["local-kms"],
             "errorClasses": ERROR_CLASSES,
             "ops": ["read", "write"],
-            "framings": ["id"],
+            "framings": ["id", "guid", "guid-header"],
         }),
         Some("read") => match read(&req["vector"]).await {
             Ok(p) => json!({ "plaintext": p }),
             Err(f) => failure_json(f),
         },
         Some("write") => match write(&req["vector"]).await {
-            Ok(b) => json!({ "serialized": hex_encode(&b) }),
+            Ok(w) if w.headers.is_empty() => json!({ "serialized": hex_encode(&w.value) }),
+            Ok(w) => json!({
+                "serialized": hex_encode(&w.value),
+                "headers": w.headers.iter().map(|h| json!({
+                    "key": h.key,
+                    "value": hex_encode(h.value.as_deref().unwrap_or_default()),
+                })).collect::<Vec<_>>(),
+            }),
             Err(f) => failure_json(f),
         },
         other => failure_json(Failure::plain(format!("unknown op {other:?}"))),
