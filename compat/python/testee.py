@@ -46,6 +46,7 @@ import fastavro.json_write
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
 from tink import _kms_clients
 
+
 def _hash_metadata_tags(self):
     return hash(frozenset((k, tuple(v)) for k, v in self.tags.items()))
 
@@ -54,7 +55,7 @@ def _hash_metadata_tags(self):
 # hashes its list values, so any schema with metadata.tags raises
 # "TypeError: unhashable type: 'list'" when a registry client caches it.
 # Patched so that the metadata-tags vectors test the field encryption; the
-# runner says so in its output (SPEC §8.3).
+# testee says so on stderr (SPEC §8.3).
 MetadataTags.__hash__ = _hash_metadata_tags
 SHIM = "MetadataTags.__hash__ hashes list values (TypeError on any schema with metadata.tags): patched"
 
@@ -152,7 +153,7 @@ def avro_named(v):
 
 
 def expected(v, regs):
-    """The plaintext in the form Confluent's Python deserializer returns."""
+    """The vector's plaintext as the value Confluent's Python serializer takes."""
     fmt = v["format"]
     text = json.dumps(v["plaintext"])
     if fmt == "AVRO":
