@@ -68,7 +68,7 @@ public final class Main {
       caps.set("kms", strings("local-kms"));
       caps.set("errorClasses", strings(ERROR_CLASSES.toArray(String[]::new)));
       caps.set("ops", strings("read", "write"));
-      caps.set("framings", strings("id"));
+      caps.set("framings", strings("id", "guid", "guid-header"));
       return caps;
     }
     JsonNode v = req.path("vector");
@@ -76,12 +76,23 @@ public final class Main {
       Port port = new Port(v);
       switch (op) {
         case "read" -> {
-          Object got = port.read(HexFormat.of().parseHex(v.path("serialized").asText()));
+          byte[] header = null;
+          for (JsonNode h : v.path("headers")) {
+            if (h.path("key").asText().equals("__value_schema_id")) {
+              header = HexFormat.of().parseHex(h.path("value").asText());
+            }
+          }
+          Object got = port.read(HexFormat.of().parseHex(v.path("serialized").asText()), header);
           return (ObjectNode) MAPPER.createObjectNode().set("plaintext", MAPPER.readTree(port.toPlaintext(got)));
         }
         case "write" -> {
-          byte[] payload = port.write(port.plaintext());
-          return MAPPER.createObjectNode().put("serialized", HexFormat.of().formatHex(payload));
+          Port.Written w = port.write(port.plaintext());
+          ObjectNode resp = MAPPER.createObjectNode().put("serialized", HexFormat.of().formatHex(w.value()));
+          if (w.header() != null) {
+            resp.putArray("headers").addObject()
+                .put("key", "__value_schema_id").put("value", HexFormat.of().formatHex(w.header()));
+          }
+          return resp;
         }
         default -> {
           return error(null, "unknown op " + op);
