@@ -42,8 +42,10 @@ async function registries(v) {
   const deks = new MockDekRegistryClient(conf);
   const files = v.format === 'PROTOBUF' ? protoFiles(v) : null;
   for (const s of v.schemas) {
-    const id = await client.register(s.subject, schemaInfo(v, s, files));
+    const info = schemaInfo(v, s, files);
+    const id = await client.register(s.subject, info);
     if (id !== s.id) throw new Error(`registered ${s.subject} as id ${id}, the vector says ${s.id}`);
+    if (s.guid) await useGuid(client, s.subject, info, s.guid);
   }
   for (const k of v.keks) await deks.registerKek(k.name, k.kmsType, k.kmsKeyId, k.shared);
   for (const d of v.deks) await deks.registerDek(d.kekName, d.subject, d.algorithm, d.version, d.encryptedKeyMaterial);
@@ -55,6 +57,17 @@ async function registries(v) {
   rules.registerExecutor(field);
   rules.registerExecutor(payload);
   return { client, rules, files, serdeConf: { ruleConfig: { secret: v.localKmsSecret } } };
+}
+
+// useGuid gives a registered schema the vector's GUID: the mock client
+// draws a random one, and GUID framings name the schema by it. It moves
+// the mock's GUID index entry and the registration's metadata.
+async function useGuid(client, subject, info, guid) {
+  const metadata = await client.getIdFullResponse(subject, info);
+  const entry = client.guidToSchemaCache.get(metadata.guid);
+  client.guidToSchemaCache.delete(metadata.guid);
+  client.guidToSchemaCache.set(guid, entry);
+  metadata.guid = guid;
 }
 
 function schemaInfo(v, s, files) {
@@ -131,6 +144,8 @@ function plaintextValue(v, regs) {
 async function write(v, regs) {
   const record = v.schemas[v.schemas.length - 1];
   const conf = { ...regs.serdeConf, autoRegisterSchemas: false, useSchemaId: record.id };
+  const headers = {};
+  if (v.framing === 'guid-header') conf.schemaIdSerializer = sr.HeaderSchemaIdSerializer;
   const args = [regs.client, sr.SerdeType.VALUE, conf, regs.rules];
   let s;
   switch (v.format) {
@@ -140,7 +155,17 @@ async function write(v, regs) {
       conf.registry = pb.createMutableRegistry(regs.files.registry);
       s = new sr.ProtobufSerializer(...args);
   }
-  return s.serialize(v.topic, plaintextValue(v, regs));
+  const value = await s.serialize(v.topic, plaintextValue(v, regs), headers);
+  return { value, headers };
+}
+
+// recordHeaders returns the vector's record headers (guid-header framing)
+// as the client's deserializers take them.
+function recordHeaders(v) {
+  if (!v.headers) return undefined;
+  const out = {};
+  for (const h of v.headers) out[h.key] = Buffer.from(h.value, 'hex');
+  return out;
 }
 
 
@@ -163,17 +188,23 @@ async function answer(req) {
       kms: ['local-kms'],
       errorClasses: ERROR_CLASSES,
       ops: ['read', 'write'],
-      framings: ['id'],
+      framings: ['id', 'guid', 'guid-header'],
     };
   }
   const v = req.vector;
   try {
     const regs = await registries(v);
     if (req.op === 'read') {
-      const got = await deserializer(v, regs).deserialize(v.topic, Buffer.from(v.serialized, 'hex'));
+      const got = await deserializer(v, regs).deserialize(v.topic, Buffer.from(v.serialized, 'hex'), recordHeaders(v));
       return { plaintext: plaintextJSON(v, regs, got) };
     }
-    if (req.op === 'write') return { serialized: Buffer.from(await write(v, regs)).toString('hex') };
+    if (req.op === 'write') {
+      const w = await write(v, regs);
+      const out = { serialized: Buffer.from(w.value).toString('hex') };
+      const keys = Object.keys(w.headers);
+      if (keys.length) out.headers = keys.map((key) => ({ key, value: Buffer.from(w.headers[key]).toString('hex') }));
+      return out;
+    }
     return { error: { message: `unknown op ${req.op}` } };
   } catch (e) {
     if (process.env.VERBOSE) console.error(v.name, e);
