@@ -13,6 +13,7 @@ Usage: python testee.py   (stdout carries only frames; logs go to stderr)
 """
 
 import base64
+import contextlib
 import io
 import itertools
 import struct
@@ -20,10 +21,14 @@ import json
 import os
 import sys
 import traceback
+import types
+import uuid
 
 from confluent_kafka.schema_registry import Schema, SchemaReference
 from confluent_kafka.schema_registry.schema_registry_client import Metadata, RuleSet
 from confluent_kafka.schema_registry.common.schema_registry_client import MetadataTags
+from confluent_kafka.schema_registry import header_schema_id_serializer
+from confluent_kafka.schema_registry._sync import mock_schema_registry_client as _mock_sr
 from confluent_kafka.schema_registry._sync.mock_schema_registry_client import MockSchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.schema_registry.json_schema import JSONDeserializer, JSONSerializer
@@ -63,6 +68,22 @@ LocalKmsDriver.register()
 _SEQ = itertools.count()
 
 
+@contextlib.contextmanager
+def _vector_guid(guid):
+    """Makes the mock registry give the schema registered inside the vector's
+    GUID (it draws a random one with uuid.uuid4; GUID framings name the
+    schema by the vector's)."""
+    if not guid:
+        yield
+        return
+    real = _mock_sr.uuid
+    _mock_sr.uuid = types.SimpleNamespace(uuid4=lambda: uuid.UUID(guid))
+    try:
+        yield
+    finally:
+        _mock_sr.uuid = real
+
+
 class Registries:
     """Fresh in-memory Schema and DEK Registries loaded from one vector."""
 
@@ -79,7 +100,8 @@ class Registries:
         if v["format"] == "PROTOBUF":
             self.pool, self.files = proto_pool(v)
         for s in v["schemas"]:
-            sid = self.sr.register_schema(s["subject"], self.schema(v, s))
+            with _vector_guid(s.get("guid")):
+                sid = self.sr.register_schema(s["subject"], self.schema(v, s))
             if sid != s["id"]:
                 raise AssertionError(f"registered {s['subject']} as id {sid}, the vector says {s['id']}")
         for k in v["keks"]:
@@ -165,8 +187,11 @@ def expected(v, regs):
     return json_format.Parse(text, cls())
 
 
-def context(v):
-    return SerializationContext(v["topic"], MessageField.VALUE)
+def context(v, headers=None):
+    """The serialization context; headers are the record's (guid-header framing)."""
+    if headers is None and v.get("headers"):
+        headers = [(h["key"], bytes.fromhex(h["value"])) for h in v["headers"]]
+    return SerializationContext(v["topic"], MessageField.VALUE, headers)
 
 
 SERDE_CONF = {"subject.name.strategy.type": "TOPIC"}
@@ -188,6 +213,9 @@ def write(v, regs):
     fmt = v["format"]
     record = v["schemas"][-1]
     conf = dict(SERDE_CONF, **{"auto.register.schemas": False, "use.schema.id": record["id"]})
+    headers = []
+    if v.get("framing") == "guid-header":
+        conf["schema.id.serializer"] = header_schema_id_serializer
     args = dict(conf=conf, rule_conf=regs.rule_conf(), rule_registry=regs.rules())
     value = expected(v, regs)
     if fmt == "AVRO":
@@ -196,7 +224,7 @@ def write(v, regs):
         s = JSONSerializer(regs.schema(v, record), regs.sr, **args)
     else:
         s = ProtobufSerializer(type(value), regs.sr, **args)
-    return s(value, context(v))
+    return s(value, context(v, headers)), headers
 
 
 def plaintext_json(v, regs, got):
@@ -243,7 +271,7 @@ def answer(req):
             "kms": ["local-kms"],
             "errorClasses": ERROR_CLASSES,
             "ops": ["read", "write"],
-            "framings": ["id"],
+            "framings": ["id", "guid", "guid-header"],
         }
     v = req["vector"]
     try:
@@ -251,7 +279,11 @@ def answer(req):
         if op == "read":
             return {"plaintext": plaintext_json(v, regs, read(v, regs))}
         if op == "write":
-            return {"serialized": write(v, regs).hex()}
+            payload, headers = write(v, regs)
+            out = {"serialized": payload.hex()}
+            if headers:
+                out["headers"] = [{"key": k, "value": bytes(val).hex()} for k, val in headers]
+            return out
         return {"error": {"message": f"unknown op {op!r}"}}
     except Exception as e:  # noqa: BLE001 - every failure is an answer
         if os.environ.get("VERBOSE"):
