@@ -13,7 +13,19 @@ cd "$(dirname "$0")/.."
 TOOLS=${TAGSEAL_TOOLS:-$PWD/.tools}
 OUT="$TOOLS/interop"
 GO=${GO:-go}
-VECTORS=testvectors/v1
+# The bespoke runners predate the vectors for GUID framing and for schemas a
+# reader must refuse (unplaceable tags, tagged integers): they run over a
+# copy without those, which the conformance harness (scripts/conformance.sh)
+# covers, until the runners become testees.
+VECTORS=$(mktemp -d "${TMPDIR:-/tmp}/tagseal-interop-vectors.XXXXXX")
+trap 'rm -rf "$VECTORS"' EXIT
+for f in testvectors/v1/*.json; do
+  case ${f##*/} in
+    *-guid.json | *-guid-header.json | neg-*-unknown-guid.json | neg-*-short-guid-frame.json | \
+      neg-*-unplaceable-tag.json | neg-*-tagged-int.json) ;;
+    *) cp "$f" "$VECTORS/" ;;
+  esac
+done
 PIP="--quiet --disable-pip-version-check"
 mkdir -p "$OUT"
 status=0
