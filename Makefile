@@ -6,8 +6,8 @@ FUZZTIME ?= 20s
 
 ## test: install test tools, start the real services (OpenBao, moto), vet,
 ## run every test with the race detector (services stop at the end), then
-## run the cross-language vector runners (scripts/interop.sh), then run
-## each fuzz target for FUZZTIME.
+## run the conformance harness against every testee (make interop), then
+## run each fuzz target for FUZZTIME.
 test: vet purego
 	scripts/with-services.sh $(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) interop
@@ -16,7 +16,7 @@ test: vet purego
 ## purego: the core needs no cgo. Builds the pure packages and the CLI with
 ## CGO_ENABLED=0 (also for macOS and Windows), checks that their dependency
 ## graph holds no confluent-kafka-go package, and runs their tests without cgo.
-PURE = . ./registry/... ./tags ./formats/... ./internal/keyring ./cmd/tagseal ./testvectors
+PURE = . ./registry/... ./tags ./formats/... ./internal/keyring ./cmd/tagseal ./testvectors/...
 purego:
 	CGO_ENABLED=0 $(GO) build $(PURE) ./kms/... ./examples/franz ./examples/prometheus
 	@if CGO_ENABLED=0 $(GO) list -deps . ./registry ./cmd/tagseal | grep confluent-kafka-go; then echo "purego: the core depends on confluent-kafka-go"; exit 1; fi
@@ -24,9 +24,11 @@ purego:
 	GOOS=windows GOARCH=amd64 CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/tagseal
 	CGO_ENABLED=0 $(GO) test -count=1 $(PURE)
 
-## interop: the cross-language runners over testvectors/v1 (Python, JS, Java).
+## interop: the conformance harness over testvectors/v1 against every testee
+## (scripts/conformance.sh: tagseal, Confluent Go, Python, JS and Rust, the
+## Java port), one summary line per testee.
 interop:
-	GO=$(GO) scripts/interop.sh
+	GO=$(GO) scripts/conformance.sh
 
 ## vectors: regenerate testvectors/v1 (deterministic; commit the result).
 vectors:

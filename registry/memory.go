@@ -374,6 +374,30 @@ func (m *Memory) SchemaByGUID(ctx context.Context, guid string) (Schema, error) 
 	return Schema{}, schemaNotFound()
 }
 
+// SetGUID gives schema id the GUID guid (as a real registry's import
+// mode can), for fixtures that need fixed GUIDs, such as the test vectors.
+// It fails with [ErrInvalid] for an unknown id, a GUID that is not a UUID,
+// or one another schema already has.
+func (m *Memory) SetGUID(id int, guid string) error {
+	u, err := uuid.Parse(guid)
+	if err != nil {
+		return fmt.Errorf("registry: GUID %q: %v: %w", guid, err, ErrInvalid)
+	}
+	guid = u.String()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if id < 1 || id > len(m.contents) {
+		return fmt.Errorf("registry: no schema id %d: %w", id, ErrInvalid)
+	}
+	for i, c := range m.contents {
+		if c.guid == guid && i+1 != id {
+			return fmt.Errorf("registry: GUID %s already names schema id %d: %w", guid, i+1, ErrInvalid)
+		}
+	}
+	m.contents[id-1].guid = guid
+	return nil
+}
+
 // Latest implements [SchemaRegistry.Latest].
 func (m *Memory) Latest(ctx context.Context, subject string) (SubjectSchema, error) {
 	return m.Version(ctx, subject, -1, false)

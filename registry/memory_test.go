@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -158,6 +159,43 @@ func TestMemoryBadInput(t *testing.T) {
 	for i, err := range checks {
 		if err == nil || !(errors.Is(err, ErrInvalid) || errors.Is(err, ErrNotFound)) {
 			t.Errorf("check %d: %v", i, err)
+		}
+	}
+}
+
+// TestMemorySetGUID: a fixed GUID replaces the generated one for lookups
+// by GUID and in subject answers; unknown ids, bad and taken GUIDs are
+// refused.
+func TestMemorySetGUID(t *testing.T) {
+	ctx := context.Background()
+	m := NewMemory()
+	a, err := m.Register(ctx, "a-value", Schema{Schema: `"string"`}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := m.Register(ctx, "b-value", Schema{Schema: `"int"`}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const guid = "0f8fad5b-d9cb-469f-a165-70867728950e"
+	if err := m.SetGUID(a.ID, strings.ToUpper(guid)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := m.SchemaByGUID(ctx, guid); err != nil || got.Schema != `"string"` {
+		t.Fatalf("SchemaByGUID: %+v, %v", got, err)
+	}
+	if latest, err := m.Latest(ctx, "a-value"); err != nil || latest.GUID != guid {
+		t.Fatalf("Latest: %+v, %v", latest, err)
+	}
+	if _, err := m.SchemaByGUID(ctx, a.GUID); err == nil {
+		t.Error("the replaced GUID still names the schema")
+	}
+	for _, c := range []struct {
+		id   int
+		guid string
+	}{{b.ID, guid}, {99, "6ba7b810-9dad-11d1-80b4-00c04fd430c8"}, {b.ID, "not-a-guid"}} {
+		if err := m.SetGUID(c.id, c.guid); !errors.Is(err, ErrInvalid) {
+			t.Errorf("SetGUID(%d, %q): %v, want ErrInvalid", c.id, c.guid, err)
 		}
 	}
 }

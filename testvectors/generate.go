@@ -1,7 +1,6 @@
 package testvectors
 
 import (
-	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/sha256"
@@ -21,10 +20,14 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
 
+	"github.com/google/uuid"
+
 	"github.com/tagseal/tagseal"
+	"github.com/tagseal/tagseal/formats/protobuf"
 	"github.com/tagseal/tagseal/internal/entropy"
 	"github.com/tagseal/tagseal/internal/leaf"
 	"github.com/tagseal/tagseal/registry"
+	"github.com/tagseal/tagseal/tags"
 )
 
 // Secret is the local-kms secret of every vector but the wrong-secret ones.
@@ -54,6 +57,9 @@ type variant struct {
 	// from the ciphertext prefix.
 	older   bool
 	payload bool
+	// framing is the record's framing: "" (schema id), FramingGUID or
+	// FramingGUIDHeader, with a GUID drawn from the vector's stream.
+	framing string
 }
 
 func (v variant) suffix() string {
@@ -66,6 +72,9 @@ func (v variant) suffix() string {
 	}
 	if v.payload {
 		s += "-payload"
+	}
+	if v.framing != "" {
+		s += "-" + v.framing
 	}
 	return s
 }
@@ -99,6 +108,8 @@ func Generate() ([]Vector, error) {
 				{algorithm: aes256SIV, rotation: true},
 				{algorithm: aes256GCM, rotation: true, older: true},
 				{algorithm: aes256GCM, payload: true},
+				{algorithm: aes256GCM, framing: FramingGUID},
+				{algorithm: aes256GCM, framing: FramingGUIDHeader},
 			} {
 				if err := add(s, va); err != nil {
 					return nil, err
@@ -202,6 +213,12 @@ func describe(va variant) string {
 	if va.payload {
 		s += ", then the whole payload encrypted (ENCRYPT_PAYLOAD, AES256_GCM)"
 	}
+	switch va.framing {
+	case FramingGUID:
+		s += "; framed by the schema GUID (01 + GUID) instead of the id"
+	case FramingGUIDHeader:
+		s += "; the schema GUID in the __value_schema_id header (01 + GUID), no prefix in the value"
+	}
 	return s
 }
 
@@ -236,11 +253,23 @@ func generate(s shape, va variant) (*Vector, error) {
 		}
 		v.ProtoDescriptorSet = set
 	}
-	payload, err := serialize(v, rnd)
+	if va.framing != "" {
+		v.Framing = va.framing
+		guid := rnd.bytes(16)
+		guid[6] = guid[6]&0x0f | 0x40 // a version 4, RFC 4122 variant UUID
+		guid[8] = guid[8]&0x3f | 0x80
+		g, err := uuid.FromBytes(guid)
+		if err != nil {
+			return nil, err
+		}
+		v.Record().GUID = g.String()
+	}
+	payload, headers, err := serialize(v, rnd)
 	if err != nil {
 		return nil, err
 	}
 	v.Serialized = hex.EncodeToString(payload)
+	v.Headers = EncodeHeaders(headers)
 	if va.older {
 		for _, k := range v.KEKs {
 			if err := addDEK(v, rnd, k.Name, va.algorithm, rotatedDEKs); err != nil {
@@ -302,37 +331,39 @@ func wrapLocal(secret string, dek, nonce []byte) ([]byte, error) {
 }
 
 // serialize writes the vector's plaintext with tagseal's serializer, its
-// nonces drawn from rnd, or from crypto/rand when rnd is nil.
-func serialize(v *Vector, rnd *stream) ([]byte, error) {
-	ctx := context.Background()
-	reg, err := NewRegistry(ctx, v)
-	if err != nil {
-		return nil, err
-	}
-	ser, err := tagseal.NewSerializer(reg, tagseal.Value, tagseal.SerializerConfig{
-		UseSchemaID: v.Record().ID,
-		Keys:        tagseal.Keys{RuleConfig: map[string]string{"secret": v.LocalKMSSecret}},
-	})
-	if err != nil {
-		return nil, err
-	}
+// nonces drawn from rnd, or from crypto/rand when rnd is nil, framed as
+// the vector says. tagseal writes GUIDs in headers only: a GUID prefix
+// replaces the id prefix of the record it writes (the body does not depend
+// on the frame).
+func serialize(v *Vector, rnd *stream) ([]byte, []tagseal.Header, error) {
 	if rnd != nil {
 		defer entropy.Override(rnd.fill)()
 	}
-	if v.Format == protoFormat {
-		msg, err := protoPlaintext(v)
-		if err != nil {
-			return nil, err
-		}
-		return ser.Serialize(ctx, v.Topic, msg)
+	if v.FramingOrDefault() != FramingGUID {
+		return WriteMessage(v)
 	}
-	return ser.SerializeJSON(ctx, v.Topic, v.Plaintext)
+	idFramed := *v
+	idFramed.Framing = FramingID
+	payload, _, err := WriteMessage(&idFramed)
+	if err != nil {
+		return nil, nil, err
+	}
+	guid, err := uuid.Parse(v.Record().GUID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return append(append([]byte{0x01}, guid[:]...), payload[5:]...), nil, nil
 }
 
 // descriptorSet returns the base64 FileDescriptorSet of the record's .proto
 // and its imports, dependencies first.
 func descriptorSet(v *Vector) (string, error) {
-	plan, err := compileProto(v)
+	texts, names := references(v)
+	refs := make([]protobuf.Reference, len(texts))
+	for i := range texts {
+		refs[i] = protobuf.Reference{Name: names[i], Schema: texts[i]}
+	}
+	plan, err := protobuf.Compile(v.Record().Schema, refs, &tags.RuleSet{}) // no rules: the file as written
 	if err != nil {
 		return "", err
 	}
@@ -368,7 +399,10 @@ type mutation struct {
 	value  func(stored []byte, asString bool) []byte
 	frame  func(payload []byte) []byte
 	secret string
-	only   string // format, when the mutation is format-specific
+	// schema replaces the record's schema text after the record is written
+	// (by a writer that did not see the change).
+	schema map[string]string // format → {old, new} as "old\x00new"
+	only   string            // format, when the mutation is format-specific
 }
 
 func mutations() []mutation {
@@ -411,6 +445,29 @@ func mutations() []mutation {
 			frame: func(p []byte) []byte { return p[:len(p)-6] }},
 		{name: "short-frame", about: "the record is 3 bytes: shorter than the frame", class: "ErrShortPayload", base: gcm,
 			frame: func(p []byte) []byte { return p[:3] }},
+		{name: "unknown-guid", about: "the GUID prefix names a GUID the registry does not have", class: "ErrSchemaNotFound",
+			base:  variant{algorithm: aes256GCM, framing: FramingGUID},
+			frame: func(p []byte) []byte { p[16] ^= 0xff; return p }},
+		{name: "short-guid-frame", about: "the record is the 01 magic byte and 9 bytes of GUID", class: "ErrShortPayload",
+			base:  variant{algorithm: aes256GCM, framing: FramingGUID},
+			frame: func(p []byte) []byte { return p[:10] }},
+		{name: "unplaceable-tag", class: "ErrUnplaceableTag", base: gcm,
+			about: "the registered schema also tags, with the rule's tag, a position no writer walks (Avro: a type-level tag; " +
+				"JSON Schema: a tag under \"not\"; Protobuf: a message_meta tag on a message whose other fields the rule does not cover), " +
+				"and the record was written without it: readers must refuse the schema (fail closed)",
+			schema: map[string]string{
+				avroFormat:  `{"name":"note","type":"string"}` + "\x00" + `{"name":"note","type":{"type":"string","confluent:tags":["PII"]}}`,
+				jsonFormat:  `"note":{"type":"string"}` + "\x00" + `"note":{"type":"string","not":{"maxLength":0,"confluent:tags":["PII"]}}`,
+				protoFormat: "message Customer {\n" + "\x00" + "message Customer {\n  option (confluent.message_meta).tags = \"PII\";\n",
+			}},
+		{name: "tagged-int", class: "ErrUnsupportedTaggedType", base: gcm,
+			about: "the registered schema also tags an integer field, which cannot carry ciphertext, and the record was written without that tag: " +
+				"readers must refuse the schema rather than read the field as if in clear",
+			schema: map[string]string{
+				avroFormat:  `{"name":"id","type":"int"}` + "\x00" + `{"name":"id","type":"int","confluent:tags":["PII"]}`,
+				jsonFormat:  `"id":{"type":"integer"}` + "\x00" + `"id":{"type":"integer","confluent:tags":["PII"]}`,
+				protoFormat: "int32 id = 1;" + "\x00" + `int32 id = 1 [(confluent.field_meta).tags = "PII"];`,
+			}},
 		{name: "wrong-message-index", about: "the message indexes name message [5], which the file lacks", class: "ErrMalformedPayload", base: gcm,
 			only: protoFormat, frame: func(p []byte) []byte { return append(append(p[:5:5], 0x02, 0x0a), p[6:]...) }},
 	}
@@ -440,6 +497,18 @@ func negatives(flat shape) ([]Vector, error) {
 		}
 		if m.secret != "" {
 			v.LocalKMSSecret = m.secret
+		}
+		if change, ok := m.schema[flat.format]; ok {
+			old, repl, _ := strings.Cut(change, "\x00")
+			if !strings.Contains(v.Record().Schema, old) {
+				return nil, fmt.Errorf("%s: the schema lacks %q", v.Name, old)
+			}
+			v.Record().Schema = strings.Replace(v.Record().Schema, old, repl, 1)
+			if flat.format == protoFormat {
+				if v.ProtoDescriptorSet, err = descriptorSet(v); err != nil {
+					return nil, fmt.Errorf("%s: %w", v.Name, err)
+				}
+			}
 		}
 		v.Serialized = hex.EncodeToString(payload)
 		if err := Check(v); err != nil {

@@ -55,6 +55,7 @@ func TestCoverage(t *testing.T) {
 			if v.Payload {
 				seen["payload/"+v.Format] = true
 			}
+			seen["framing/"+v.Format+"/"+v.FramingOrDefault()] = true
 			continue
 		}
 		neg[v.Expect.Error]++
@@ -68,13 +69,16 @@ func TestCoverage(t *testing.T) {
 		"PROTOBUF/nested", "PROTOBUF/repeated", "PROTOBUF/map", "PROTOBUF/oneof", "PROTOBUF/reference", "PROTOBUF/recursion",
 		"AES128_GCM", "AES256_GCM", "AES256_SIV",
 		"rotation/AVRO", "rotation/JSON", "rotation/PROTOBUF", "payload/AVRO", "payload/JSON", "payload/PROTOBUF",
+		"framing/AVRO/guid", "framing/AVRO/guid-header", "framing/JSON/guid", "framing/JSON/guid-header",
+		"framing/PROTOBUF/guid", "framing/PROTOBUF/guid-header",
 	} {
 		if !seen[want] {
 			t.Errorf("no positive vector for %s", want)
 		}
 	}
 	for _, class := range []string{"ErrDecryptionFailed", "ErrInvalidCiphertext", "ErrDEKNotFound", "ErrDEKUnwrapFailed",
-		"ErrUnknownMagicByte", "ErrMalformedPayload", "ErrSchemaNotFound", "ErrShortPayload"} {
+		"ErrUnknownMagicByte", "ErrMalformedPayload", "ErrSchemaNotFound", "ErrShortPayload",
+		"ErrUnplaceableTag", "ErrUnsupportedTaggedType"} {
 		if neg[class] == 0 {
 			t.Errorf("no negative vector expecting %s", class)
 		}
@@ -128,7 +132,7 @@ func TestCheckWritten(t *testing.T) {
 	}
 	for _, name := range []string{"avro-flat-aes256-gcm", "json-flat-aes256-gcm-rotation", "protobuf-nested-aes256-gcm"} {
 		v := byName[name]
-		out, err := serialize(v, nil)
+		out, _, err := serialize(v, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

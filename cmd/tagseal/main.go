@@ -8,6 +8,7 @@
 //	tagseal keys    list, rotate, rewrap and shred KEKs and DEKs in a DEK Registry
 //	tagseal shred   delete KEKs or DEKs in a DEK Registry (= tagseal keys shred)
 //	tagseal vectors generate, verify and cross-check the test vectors
+//	tagseal conformance run an implementation (a testee) over the vectors
 //	tagseal registry serve an in-memory Schema Registry for development
 package main
 
@@ -37,6 +38,10 @@ commands:
           the same as tagseal keys shred
   vectors generate the cross-language test vectors (testvectors/v1), verify
           them with tagseal, or check records another implementation wrote
+  conformance
+          run the conformance harness: drive an implementation (the testee,
+          any command speaking the framed JSON protocol on stdin/stdout)
+          over every vector, with a failure list of its known failures
   registry
           serve: run an in-memory Schema Registry and DEK Registry over HTTP
           for local development (tagseal registry serve --listen ADDR)
@@ -64,6 +69,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runShred(args[1:], stdin, stdout, stderr)
 	case "vectors":
 		return runVectors(args[1:], stdout, stderr)
+	case "conformance":
+		return runConformance(args[1:], stdin, stdout, stderr)
 	case "registry":
 		return runRegistry(args[1:], stdout, stderr)
 	case "demo":

@@ -18,8 +18,9 @@ verify    read every vector with tagseal; positive vectors must give their
           plaintext, negative ones their error class
 check-written
           read records another implementation serialized from the positive
-          vectors' plaintext (JSON lines {"name","serialized"}); each must
-          decrypt to the plaintext with the same encrypted fields
+          vectors' plaintext (JSON lines {"name","serialized","headers"?});
+          each must be framed as the vector's and decrypt to the plaintext
+          with the same encrypted fields
 `
 
 // runVectors implements `tagseal vectors`.

@@ -5,7 +5,6 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import org.apache.avro.AvroRuntimeException;
@@ -17,6 +16,7 @@ import org.apache.avro.generic.GenericRecord;
 import org.apache.avro.io.BinaryEncoder;
 import org.apache.avro.io.DecoderFactory;
 import org.apache.avro.io.EncoderFactory;
+import org.apache.avro.io.JsonEncoder;
 
 /**
  * Avro (SPEC.md §4): every occurrence of a tagged field is walked, through
@@ -69,9 +69,48 @@ final class AvroFormat implements Format {
     }
   }
 
+  /** Avro's JSON encoding: unions as {"branch": value}, bytes as ISO-8859-1 text. */
   @Override
-  public boolean same(Object a, Object b) throws VectorError {
-    return Arrays.equals(encode(a), encode(b));
+  public String toPlaintext(Object value) throws VectorError {
+    try {
+      ByteArrayOutputStream out = new ByteArrayOutputStream();
+      JsonEncoder enc = EncoderFactory.get().jsonEncoder(schema, out);
+      new GenericDatumWriter<Object>(schema).write(value, enc);
+      enc.flush();
+      return out.toString(java.nio.charset.StandardCharsets.UTF_8);
+    } catch (IOException | AvroRuntimeException e) {
+      throw new VectorError("ErrEncode", "value does not fit the Avro schema", e);
+    }
+  }
+
+  /** A type-level "confluent:tags" (on a schema, not a field) is not walked. */
+  @Override
+  public void checkPlaceable() throws VectorError {
+    checkPlaceable(schema, "", new java.util.HashSet<>());
+  }
+
+  private void checkPlaceable(Schema s, String path, java.util.Set<String> seen) throws VectorError {
+    if (s.getObjectProp("confluent:tags") instanceof List<?> tags
+        && rules.selects(tags.stream().map(String::valueOf).toList())) {
+      throw new VectorError("ErrUnplaceableTag", (path.isEmpty() ? s.getFullName() : path) + ": type-level confluent:tags");
+    }
+    switch (s.getType()) {
+      case RECORD -> {
+        if (seen.add(s.getFullName())) {
+          for (Schema.Field f : s.getFields()) {
+            checkPlaceable(f.schema(), s.getFullName() + "." + f.name(), seen);
+          }
+        }
+      }
+      case ARRAY -> checkPlaceable(s.getElementType(), path, seen);
+      case MAP -> checkPlaceable(s.getValueType(), path, seen);
+      case UNION -> {
+        for (Schema t : s.getTypes()) {
+          checkPlaceable(t, path, seen);
+        }
+      }
+      default -> { }
+    }
   }
 
   @Override

@@ -17,8 +17,15 @@ interface Format {
   /** Parses a vector's plaintext JSON into the format's value. */
   Object fromPlaintext(String json) throws VectorError;
 
+  /**
+   * Refuses the schema (ErrUnplaceableTag) when a rule selects a tag at a
+   * position the walk does not reach (SPEC.md §3, fail closed).
+   */
+  void checkPlaceable() throws VectorError;
+
   /** Rewrites, in place where it can, every tagged value; returns the value. */
   Object transform(Object value, Leaf leaf, boolean write) throws VectorError;
 
-  boolean same(Object a, Object b) throws VectorError;
+  /** A value as the vector's plaintext JSON text (SPEC §9 conventions). */
+  String toPlaintext(Object value) throws VectorError;
 }

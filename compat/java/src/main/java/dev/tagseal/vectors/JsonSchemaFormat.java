@@ -72,8 +72,45 @@ final class JsonSchemaFormat implements Format {
   }
 
   @Override
-  public boolean same(Object a, Object b) {
-    return a.equals(b);
+  public String toPlaintext(Object value) {
+    return value.toString();
+  }
+
+  /** Keywords whose subschemas the walk never applies to a value (SPEC.md §4). */
+  private static final java.util.Set<String> UNWALKED = java.util.Set.of(
+      "not", "propertyNames", "unevaluatedProperties", "unevaluatedItems", "contentSchema");
+
+  /** A selected tag under a keyword the walk does not follow refuses the schema. */
+  @Override
+  public void checkPlaceable() throws VectorError {
+    for (JsonNode doc : references.values()) {
+      checkPlaceable(doc, "$", false);
+    }
+  }
+
+  private void checkPlaceable(JsonNode s, String path, boolean unwalked) throws VectorError {
+    if (s.isArray()) {
+      for (JsonNode item : s) {
+        checkPlaceable(item, path, unwalked);
+      }
+      return;
+    }
+    if (!s.isObject()) {
+      return;
+    }
+    if (unwalked && s.has("confluent:tags")) {
+      List<String> tags = new ArrayList<>();
+      s.path("confluent:tags").forEach(t -> tags.add(t.asText()));
+      if (rules.selects(tags)) {
+        throw new VectorError("ErrUnplaceableTag", path + ": confluent:tags where no value is walked");
+      }
+    }
+    Iterator<Map.Entry<String, JsonNode>> it = s.fields();
+    while (it.hasNext()) {
+      Map.Entry<String, JsonNode> e = it.next();
+      boolean under = unwalked || UNWALKED.contains(e.getKey());
+      checkPlaceable(e.getValue(), under && UNWALKED.contains(e.getKey()) ? path + "/" + e.getKey() : path, under);
+    }
   }
 
   @Override

@@ -2,88 +2,123 @@ package dev.tagseal.vectors;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import java.io.File;
+import java.io.BufferedInputStream;
+import java.io.BufferedOutputStream;
+import java.io.DataInputStream;
+import java.io.EOFException;
+import java.io.FileDescriptor;
+import java.io.FileInputStream;
+import java.io.FileOutputStream;
 import java.io.IOException;
-import java.io.PrintWriter;
-import java.util.ArrayList;
-import java.util.Arrays;
+import java.io.OutputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.HexFormat;
 import java.util.List;
 
 /**
- * Runs the Java port of SPEC.md over the test vectors.
+ * A `tagseal conformance` testee over the Java port of SPEC.md.
  *
- * <p>Read: every vector's bytes must give its plaintext (positive) or fail
- * with its error class (negative). Write: every positive vector's plaintext is
- * serialized into a JSON-lines file that `tagseal vectors check-written`
- * verifies in Go.
+ * <p>It answers the harness's frames on stdin/stdout (SPEC.md §10; a frame
+ * is a 4-byte little-endian length and that many bytes of JSON): a read
+ * returns the vector's record as plaintext in the vector's JSON conventions
+ * or fails with its SPEC §7 class; a write returns the record for the
+ * vector's plaintext. The harness compares; this class only answers.
  *
- * <p>Usage: java dev.tagseal.vectors.Main VECTOR_DIR WRITTEN_OUT.jsonl
+ * <p>Usage: java dev.tagseal.vectors.Main (stdout carries only frames)
  */
 public final class Main {
   private static final ObjectMapper MAPPER = new ObjectMapper();
 
+  /** The SPEC §7 classes the port reports (VectorError.errorClass). */
+  private static final List<String> ERROR_CLASSES = List.of(
+      "ErrShortPayload", "ErrUnknownMagicByte", "ErrSchemaNotFound", "ErrMalformedPayload",
+      "ErrInvalidCiphertext", "ErrDEKNotFound", "ErrDEKUnwrapFailed", "ErrDecryptionFailed",
+      "ErrUnsupportedTaggedType", "ErrUnplaceableTag");
+
   public static void main(String[] args) throws IOException {
-    File[] files = new File(args[0]).listFiles((d, n) -> n.endsWith(".json"));
-    if (files == null || files.length == 0) {
-      System.err.println("no vectors in " + args[0]);
-      System.exit(2);
-    }
-    Arrays.sort(files);
-    List<String> readFailures = new ArrayList<>();
-    List<String> writeFailures = new ArrayList<>();
-    int read = 0;
-    int written = 0;
-    try (PrintWriter out = new PrintWriter(args[1], "UTF-8")) {
-      for (File f : files) {
-        JsonNode v = MAPPER.readTree(f);
-        String name = v.path("name").asText();
-        boolean positive = v.path("expect").path("outcome").asText().equals("ok");
-        String problem = check(v, positive);
-        if (problem == null) {
-          read++;
-        } else {
-          readFailures.add(name + ": " + problem);
-        }
-        if (!positive) {
-          continue;
-        }
-        try {
-          Port port = new Port(v);
-          byte[] payload = port.write(port.plaintext());
-          ObjectNode line = MAPPER.createObjectNode().put("name", name).put("serialized", HexFormat.of().formatHex(payload));
-          out.println(MAPPER.writeValueAsString(line));
-          written++;
-        } catch (VectorError | RuntimeException e) {
-          writeFailures.add(name + ": " + e);
-        }
+    DataInputStream in = new DataInputStream(new BufferedInputStream(new FileInputStream(FileDescriptor.in)));
+    OutputStream out = new BufferedOutputStream(new FileOutputStream(FileDescriptor.out));
+    // stdout carries only frames: anything else printed goes to stderr.
+    System.setOut(System.err);
+    while (true) {
+      byte[] head = new byte[4];
+      try {
+        in.readFully(head);
+      } catch (EOFException e) {
+        return;
       }
+      byte[] body = new byte[ByteBuffer.wrap(head).order(ByteOrder.LITTLE_ENDIAN).getInt()];
+      in.readFully(body);
+      byte[] resp = MAPPER.writeValueAsBytes(answer(MAPPER.readTree(body)));
+      out.write(ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(resp.length).array());
+      out.write(resp);
+      out.flush();
     }
-    readFailures.forEach(f -> System.out.println("FAIL (read) " + f));
-    writeFailures.forEach(f -> System.out.println("FAIL (write) " + f));
-    System.out.printf("java: %d passed, %d failed%n", read, readFailures.size());
-    System.out.printf("java (write): %d records produced, %d failed; correctness: see the Go check%n", written, writeFailures.size());
-    System.exit(readFailures.isEmpty() && writeFailures.isEmpty() ? 0 : 1);
   }
 
-  /** Reads one vector; returns null when the outcome is the vector's, else what went wrong. */
-  private static String check(JsonNode v, boolean positive) {
-    String want = v.path("expect").path("error").asText();
+  private static ObjectNode answer(JsonNode req) {
+    String op = req.path("op").asText();
+    if (op.equals("capabilities")) {
+      ObjectNode caps = MAPPER.createObjectNode().put("name", "java");
+      caps.set("formats", strings("AVRO", "JSON", "PROTOBUF"));
+      caps.set("algorithms", strings("AES128_GCM", "AES256_GCM", "AES256_SIV"));
+      caps.set("kms", strings("local-kms"));
+      caps.set("errorClasses", strings(ERROR_CLASSES.toArray(String[]::new)));
+      caps.set("ops", strings("read", "write"));
+      caps.set("framings", strings("id", "guid", "guid-header"));
+      return caps;
+    }
+    JsonNode v = req.path("vector");
     try {
       Port port = new Port(v);
-      Object got = port.read(HexFormat.of().parseHex(v.path("serialized").asText()));
-      if (!positive) {
-        return "read succeeded, want " + want;
+      switch (op) {
+        case "read" -> {
+          byte[] header = null;
+          for (JsonNode h : v.path("headers")) {
+            if (h.path("key").asText().equals("__value_schema_id")) {
+              header = HexFormat.of().parseHex(h.path("value").asText());
+            }
+          }
+          Object got = port.read(HexFormat.of().parseHex(v.path("serialized").asText()), header);
+          return (ObjectNode) MAPPER.createObjectNode().set("plaintext", MAPPER.readTree(port.toPlaintext(got)));
+        }
+        case "write" -> {
+          Port.Written w = port.write(port.plaintext());
+          ObjectNode resp = MAPPER.createObjectNode().put("serialized", HexFormat.of().formatHex(w.value()));
+          if (w.header() != null) {
+            resp.putArray("headers").addObject()
+                .put("key", "__value_schema_id").put("value", HexFormat.of().formatHex(w.header()));
+          }
+          return resp;
+        }
+        default -> {
+          return error(null, "unknown op " + op);
+        }
       }
-      return port.isPlaintext(got) ? null : "decrypted record differs from the plaintext";
     } catch (VectorError e) {
-      if (positive) {
-        return e.getMessage();
-      }
-      return e.errorClass.equals(want) ? null : "got " + e.errorClass + ", want " + want;
-    } catch (RuntimeException e) {
-      return "unexpected " + e;
+      return error(ERROR_CLASSES.contains(e.errorClass) ? e.errorClass : null, e.getMessage());
+    } catch (IOException | RuntimeException e) {
+      return error(null, "unexpected " + e);
     }
+  }
+
+  private static ObjectNode error(String errorClass, String message) {
+    ObjectNode err = MAPPER.createObjectNode();
+    if (errorClass != null) {
+      err.put("class", errorClass);
+    }
+    err.put("message", message);
+    return (ObjectNode) MAPPER.createObjectNode().set("error", err);
+  }
+
+  private static ArrayNode strings(String... values) {
+    ArrayNode a = MAPPER.createArrayNode();
+    for (String s : values) {
+      a.add(s);
+    }
+    return a;
   }
 }

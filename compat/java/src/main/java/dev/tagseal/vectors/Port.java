@@ -25,12 +25,14 @@ final class Port {
   /** The record's format, reading (write false) or writing, for Protobuf message indexes. */
   Format format(boolean write, int[] indexes) throws VectorError {
     Rules rules = new Rules(record, write);
-    return switch (vector.path("format").asText()) {
+    Format f = switch (vector.path("format").asText()) {
       case "AVRO" -> new AvroFormat(vector.path("schemas"), rules);
       case "JSON" -> new JsonSchemaFormat(vector.path("schemas"), rules);
       case "PROTOBUF" -> new ProtoFormat(vector.path("protoDescriptorSet").asText(), indexes, rules);
       default -> throw new VectorError("ErrUnsupportedFormat", vector.path("format").asText());
     };
+    f.checkPlaceable();
+    return f;
   }
 
   /** The vector's plaintext as a value of the format. */
@@ -38,31 +40,47 @@ final class Port {
     return format(true, vectorIndexes()).fromPlaintext(vector.path("plaintext").toString());
   }
 
-  /** Whether a value read from a record equals the vector's plaintext. */
-  boolean isPlaintext(Object got) throws VectorError {
-    Format f = format(true, vectorIndexes());
-    return f.same(f.fromPlaintext(vector.path("plaintext").toString()), got);
+  /** A value read from a record as plaintext JSON text, in the vector's conventions. */
+  String toPlaintext(Object got) throws VectorError {
+    return format(true, vectorIndexes()).toPlaintext(got);
   }
 
-  /** Reads a serialized record: frame, payload decryption, decode, field decryption. */
-  Object read(byte[] payload) throws VectorError {
-    if (payload.length == 0) {
+  /**
+   * Reads a serialized record: frame (SPEC.md §1: schema id or GUID, in the
+   * value or, when header is not null, in the __value_schema_id header),
+   * payload decryption, decode, field decryption.
+   */
+  Object read(byte[] payload, byte[] header) throws VectorError {
+    byte[] frame = header != null ? header : payload;
+    if (frame.length == 0) {
       throw new VectorError("ErrShortPayload", "empty payload");
     }
-    if (payload[0] != 0) {
-      throw new VectorError("ErrUnknownMagicByte", String.format("magic byte 0x%02x", payload[0]));
+    int[] pos = {0};
+    switch (frame[0]) {
+      case 0 -> {
+        if (frame.length < 5) {
+          throw new VectorError("ErrShortPayload", "payload shorter than its frame");
+        }
+        int id = ByteBuffer.wrap(frame, 1, 4).getInt();
+        if (id != record.path("id").asInt()) {
+          throw new VectorError("ErrSchemaNotFound", "schema id " + id);
+        }
+        pos[0] = 5;
+      }
+      case 1 -> {
+        if (frame.length < 17) {
+          throw new VectorError("ErrShortPayload", "payload shorter than its GUID frame");
+        }
+        if (!Arrays.equals(Arrays.copyOfRange(frame, 1, 17), recordGuid())) {
+          throw new VectorError("ErrSchemaNotFound", "schema GUID not registered");
+        }
+        pos[0] = 17;
+      }
+      default -> throw new VectorError("ErrUnknownMagicByte", String.format("magic byte 0x%02x", frame[0]));
     }
-    if (payload.length < 5) {
-      throw new VectorError("ErrShortPayload", "payload shorter than its frame");
-    }
-    int id = ByteBuffer.wrap(payload, 1, 4).getInt();
-    if (id != record.path("id").asInt()) {
-      throw new VectorError("ErrSchemaNotFound", "schema id " + id);
-    }
-    int[] pos = {5};
-    int[] indexes = vector.path("format").asText().equals("PROTOBUF") ? readIndexes(payload, pos) : new int[0];
+    int[] indexes = vector.path("format").asText().equals("PROTOBUF") ? readIndexes(frame, pos) : new int[0];
     Format f = format(false, indexes);
-    byte[] body = Arrays.copyOfRange(payload, pos[0], payload.length);
+    byte[] body = header != null ? payload : Arrays.copyOfRange(payload, pos[0], payload.length);
     List<Rules.Rule> payloadRules = new Rules(record, false).payloadRules;
     for (int i = payloadRules.size() - 1; i >= 0; i--) {
       body = keys.open(payloadRules.get(i), body, "payload");
@@ -70,22 +88,44 @@ final class Port {
     return f.transform(f.decode(body), this::open, false);
   }
 
-  /** Writes value: field encryption, encode, payload encryption, frame. */
-  byte[] write(Object value) throws VectorError {
+  /** A written record: its value, and the __value_schema_id header (null unless guid-header). */
+  record Written(byte[] value, byte[] header) {}
+
+  /** Writes value: field encryption, encode, payload encryption, frame in the vector's framing. */
+  Written write(Object value) throws VectorError {
     int[] indexes = vectorIndexes();
     Format f = format(true, indexes);
     byte[] body = f.encode(f.transform(value, this::seal, true));
     for (Rules.Rule r : new Rules(record, true).payloadRules) {
       body = keys.seal(r, body);
     }
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    out.write(0);
-    out.writeBytes(ByteBuffer.allocate(4).putInt(record.path("id").asInt()).array());
-    if (vector.path("format").asText().equals("PROTOBUF")) {
-      writeIndexes(out, indexes);
+    String framing = vector.path("framing").asText("id");
+    ByteArrayOutputStream frame = new ByteArrayOutputStream();
+    if (framing.equals("id") || framing.isEmpty()) {
+      frame.write(0);
+      frame.writeBytes(ByteBuffer.allocate(4).putInt(record.path("id").asInt()).array());
+    } else {
+      frame.write(1);
+      frame.writeBytes(recordGuid());
     }
-    out.writeBytes(body);
-    return out.toByteArray();
+    if (vector.path("format").asText().equals("PROTOBUF")) {
+      writeIndexes(frame, indexes);
+    }
+    if (framing.equals("guid-header")) {
+      return new Written(body, frame.toByteArray());
+    }
+    frame.writeBytes(body);
+    return new Written(frame.toByteArray(), null);
+  }
+
+  /** The record schema's GUID in RFC 4122 byte order. */
+  private byte[] recordGuid() throws VectorError {
+    try {
+      java.util.UUID u = java.util.UUID.fromString(record.path("guid").asText());
+      return ByteBuffer.allocate(16).putLong(u.getMostSignificantBits()).putLong(u.getLeastSignificantBits()).array();
+    } catch (IllegalArgumentException e) {
+      throw new VectorError("ErrSchemaNotFound", "the record schema has no GUID");
+    }
   }
 
   private Object seal(String path, List<Rules.Rule> rules, Object value) throws VectorError {

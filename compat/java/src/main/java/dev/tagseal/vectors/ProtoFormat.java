@@ -33,6 +33,10 @@ final class ProtoFormat implements Format {
 
   private final Descriptor message;
   private final Map<String, List<String>> inlineTags = new HashMap<>();
+  /** confluent.message_meta tags by message full name. */
+  private final Map<String, List<String>> messageTags = new HashMap<>();
+  /** Fields by message full name. */
+  private final Map<String, List<String>> messageFields = new HashMap<>();
   private final Rules rules;
 
   /** Builds the files of the vector's descriptor set and selects the message at indexes. */
@@ -67,21 +71,30 @@ final class ProtoFormat implements Format {
     this.message = d;
   }
 
-  private void collectTags(String fullName, DescriptorProto m) throws IOException {
-    for (FieldDescriptorProto f : m.getFieldList()) {
-      List<String> tags = new ArrayList<>();
-      for (ByteString meta : f.getOptions().getUnknownFields().getField(FIELD_META).getLengthDelimitedList()) {
-        CodedInputStream in = meta.newCodedInput();
-        for (int tag = in.readTag(); tag != 0; tag = in.readTag()) {
-          if (tag >>> 3 == META_TAGS) {
-            tags.add(in.readString());
-          } else {
-            in.skipField(tag);
-          }
+  /** The tags of a confluent.*_meta option (extension 1088, Meta field 3). */
+  private static List<String> metaTags(com.google.protobuf.UnknownFieldSet options) throws IOException {
+    List<String> tags = new ArrayList<>();
+    for (ByteString meta : options.getField(FIELD_META).getLengthDelimitedList()) {
+      CodedInputStream in = meta.newCodedInput();
+      for (int tag = in.readTag(); tag != 0; tag = in.readTag()) {
+        if (tag >>> 3 == META_TAGS) {
+          tags.add(in.readString());
+        } else {
+          in.skipField(tag);
         }
       }
-      inlineTags.put(fullName + "." + f.getName(), tags);
     }
+    return tags;
+  }
+
+  private void collectTags(String fullName, DescriptorProto m) throws IOException {
+    List<String> fields = new ArrayList<>();
+    for (FieldDescriptorProto f : m.getFieldList()) {
+      inlineTags.put(fullName + "." + f.getName(), metaTags(f.getOptions().getUnknownFields()));
+      fields.add(fullName + "." + f.getName());
+    }
+    messageFields.put(fullName, fields);
+    messageTags.put(fullName, metaTags(m.getOptions().getUnknownFields()));
     for (DescriptorProto nested : m.getNestedTypeList()) {
       collectTags(fullName + "." + nested.getName(), nested);
     }
@@ -112,10 +125,34 @@ final class ProtoFormat implements Format {
     return b.build();
   }
 
-  /** By encoding: messages read and parsed here have distinct descriptor instances. */
+  /** proto3 JSON. */
   @Override
-  public boolean same(Object a, Object b) {
-    return java.util.Arrays.equals(encode(a), encode(b));
+  public String toPlaintext(Object value) throws VectorError {
+    try {
+      return JsonFormat.printer().print((DynamicMessage) value);
+    } catch (InvalidProtocolBufferException e) {
+      throw new VectorError("ErrEncode", "cannot print " + message.getFullName() + " as proto3 JSON", e);
+    }
+  }
+
+  /**
+   * A message_meta tag a rule selects is refused unless that rule already
+   * covers every field of the message (SPEC.md §4).
+   */
+  @Override
+  public void checkPlaceable() throws VectorError {
+    for (Map.Entry<String, List<String>> e : messageTags.entrySet()) {
+      for (Rules.Rule r : rules.fieldRules) {
+        if (r.tags().stream().noneMatch(e.getValue()::contains)) {
+          continue;
+        }
+        for (String field : messageFields.get(e.getKey())) {
+          if (!rules.forField(field, inlineTags.getOrDefault(field, List.of())).contains(r)) {
+            throw new VectorError("ErrUnplaceableTag", e.getKey() + ": message_meta tags where rule " + r.name() + " does not cover " + field);
+          }
+        }
+      }
+    }
   }
 
   @Override

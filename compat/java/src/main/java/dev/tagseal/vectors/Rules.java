@@ -67,6 +67,11 @@ final class Rules {
   }
 
   /** The field rules that apply to a field, in declaration order. */
+  /** Whether a field rule names one of the tags (an unplaceable tag matters only then). */
+  boolean selects(Collection<String> tags) {
+    return fieldRules.stream().anyMatch(r -> r.tags().stream().anyMatch(tags::contains));
+  }
+
   List<Rule> forField(String fullName, Collection<String> inlineTags) {
     Set<String> tags = new HashSet<>(inlineTags);
     metadataTags.forEach((pattern, t) -> {

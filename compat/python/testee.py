@@ -1,28 +1,34 @@
-"""Checks Confluent's Python CSFLE client against tagseal's test vectors.
+"""A `tagseal conformance` testee over Confluent's Python CSFLE client.
 
-Read direction: every vector's serialized bytes are deserialized with
-confluent-kafka's Avro/JSON/Protobuf deserializers (in-memory Schema and DEK
-Registries loaded from the vector, local KMS); positive vectors must give
-the plaintext, negative ones must raise.
+It answers the harness's frames on stdin/stdout (testvectors/SPEC.md §10):
+a read deserializes the vector's bytes with confluent-kafka's
+Avro/JSON/Protobuf deserializers and returns the plaintext in the vector's
+JSON conventions; a write serializes the vector's plaintext and returns the
+record. Every request gets fresh in-memory Schema and DEK Registries (a
+mock:// URL of its own) loaded from the vector, and local KMS clients are
+reset. The harness compares; this file only answers. Known disagreements:
+compat/python/failures.txt (evidence in SPEC §8).
 
-Write direction: every positive vector's plaintext is serialized with
-confluent-kafka's serializers, under the vector's rules and DEKs; the records
-go to a JSON-lines file that `tagseal vectors check-written` verifies in Go.
-
-Usage: python runner.py VECTOR_DIR WRITTEN_OUT.jsonl
+Usage: python testee.py   (stdout carries only frames; logs go to stderr)
 """
 
 import base64
-import glob
+import contextlib
 import io
+import itertools
+import struct
 import json
 import os
 import sys
 import traceback
+import types
+import uuid
 
 from confluent_kafka.schema_registry import Schema, SchemaReference
 from confluent_kafka.schema_registry.schema_registry_client import Metadata, RuleSet
 from confluent_kafka.schema_registry.common.schema_registry_client import MetadataTags
+from confluent_kafka.schema_registry import header_schema_id_serializer
+from confluent_kafka.schema_registry._sync import mock_schema_registry_client as _mock_sr
 from confluent_kafka.schema_registry._sync.mock_schema_registry_client import MockSchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.schema_registry.json_schema import JSONDeserializer, JSONSerializer
@@ -37,22 +43,13 @@ from confluent_kafka.schema_registry.rules.encryption.encrypt_executor import (
     FieldEncryptionExecutor,
 )
 from confluent_kafka.schema_registry.rules.encryption.localkms.local_driver import LocalKmsDriver
-from confluent_kafka.serialization import MessageField, SerializationContext
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+from confluent_kafka.serialization import MessageField, SerializationContext, SerializationError
 import fastavro
 import fastavro.json_read
+import fastavro.json_write
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
 from tink import _kms_clients
-
-# Vectors on which Confluent's Python client disagrees with the SPEC, by
-# (direction, vector name prefix) → reason. They are reported on their own
-# line, not counted as passes, and an entry that starts passing is reported
-# too (so the list cannot go stale). Evidence: testvectors/SPEC.md §8.
-KNOWN_DEFECTS = {
-    ("read", "avro-recursion-"): "recursive Avro record: RecursionError in the field walk (SPEC §8.1)",
-    ("write", "avro-recursion-"): "recursive Avro record: RecursionError in the field walk (SPEC §8.1)",
-    ("read", "protobuf-map-"): "tagged Protobuf map: values left as ciphertext on read (SPEC §8.2)",
-    ("write", "protobuf-map-"): "tagged Protobuf map: RuleError 'type FieldType.MAP not supported' on write (SPEC §8.2)",
-}
 
 
 def _hash_metadata_tags(self):
@@ -63,11 +60,28 @@ def _hash_metadata_tags(self):
 # hashes its list values, so any schema with metadata.tags raises
 # "TypeError: unhashable type: 'list'" when a registry client caches it.
 # Patched so that the metadata-tags vectors test the field encryption; the
-# runner says so in its output (SPEC §8.3).
+# testee says so on stderr (SPEC §8.3).
 MetadataTags.__hash__ = _hash_metadata_tags
-SHIMS = ["MetadataTags.__hash__ hashes list values (TypeError on any schema with metadata.tags): patched"]
+SHIM = "MetadataTags.__hash__ hashes list values (TypeError on any schema with metadata.tags): patched"
 
 LocalKmsDriver.register()
+_SEQ = itertools.count()
+
+
+@contextlib.contextmanager
+def _vector_guid(guid):
+    """Makes the mock registry give the schema registered inside the vector's
+    GUID (it draws a random one with uuid.uuid4; GUID framings name the
+    schema by the vector's)."""
+    if not guid:
+        yield
+        return
+    real = _mock_sr.uuid
+    _mock_sr.uuid = types.SimpleNamespace(uuid4=lambda: uuid.UUID(guid))
+    try:
+        yield
+    finally:
+        _mock_sr.uuid = real
 
 
 class Registries:
@@ -77,7 +91,7 @@ class Registries:
         # Tink keeps KMS clients (and so the local-kms secret) per key URI,
         # process-wide: forget the previous vector's.
         _kms_clients.reset_kms_clients()
-        conf = {"url": "mock://tagseal-vectors"}
+        conf = {"url": f"mock://tagseal-vector-{next(_SEQ)}"}
         self.conf = conf
         self.sr = MockSchemaRegistryClient(conf)
         self.deks = MockDekRegistryClient(conf)
@@ -86,7 +100,8 @@ class Registries:
         if v["format"] == "PROTOBUF":
             self.pool, self.files = proto_pool(v)
         for s in v["schemas"]:
-            sid = self.sr.register_schema(s["subject"], self.schema(v, s))
+            with _vector_guid(s.get("guid")):
+                sid = self.sr.register_schema(s["subject"], self.schema(v, s))
             if sid != s["id"]:
                 raise AssertionError(f"registered {s['subject']} as id {sid}, the vector says {s['id']}")
         for k in v["keks"]:
@@ -160,7 +175,7 @@ def avro_named(v):
 
 
 def expected(v, regs):
-    """The plaintext in the form Confluent's Python deserializer returns."""
+    """The vector's plaintext as the value Confluent's Python serializer takes."""
     fmt = v["format"]
     text = json.dumps(v["plaintext"])
     if fmt == "AVRO":
@@ -172,8 +187,11 @@ def expected(v, regs):
     return json_format.Parse(text, cls())
 
 
-def context(v):
-    return SerializationContext(v["topic"], MessageField.VALUE)
+def context(v, headers=None):
+    """The serialization context; headers are the record's (guid-header framing)."""
+    if headers is None and v.get("headers"):
+        headers = [(h["key"], bytes.fromhex(h["value"])) for h in v["headers"]]
+    return SerializationContext(v["topic"], MessageField.VALUE, headers)
 
 
 SERDE_CONF = {"subject.name.strategy.type": "TOPIC"}
@@ -195,6 +213,9 @@ def write(v, regs):
     fmt = v["format"]
     record = v["schemas"][-1]
     conf = dict(SERDE_CONF, **{"auto.register.schemas": False, "use.schema.id": record["id"]})
+    headers = []
+    if v.get("framing") == "guid-header":
+        conf["schema.id.serializer"] = header_schema_id_serializer
     args = dict(conf=conf, rule_conf=regs.rule_conf(), rule_registry=regs.rules())
     value = expected(v, regs)
     if fmt == "AVRO":
@@ -203,88 +224,87 @@ def write(v, regs):
         s = JSONSerializer(regs.schema(v, record), regs.sr, **args)
     else:
         s = ProtobufSerializer(type(value), regs.sr, **args)
-    return s(value, context(v))
+    return s(value, context(v, headers)), headers
 
 
-def known(direction, name):
-    for prefix, reason in KNOWN_DEFECTS.items():
-        d, p = prefix
-        if d == direction and name.startswith(p):
-            return reason
+def plaintext_json(v, regs, got):
+    """A deserialized record in the vector's JSON conventions (SPEC §9)."""
+    fmt = v["format"]
+    if fmt == "AVRO":
+        parsed, _ = avro_named(v)
+        buf = io.StringIO()
+        fastavro.json_writer(buf, parsed, [got])
+        return json.loads(buf.getvalue())
+    if fmt == "JSON":
+        return got
+    return json_format.MessageToDict(got)
+
+
+# SPEC §7 classes this testee reports: only failures Confluent's Python
+# client tells apart by exception type and message.
+ERROR_CLASSES = ["ErrUnknownMagicByte", "ErrSchemaNotFound"]
+
+
+def classify(e):
+    if isinstance(e, SchemaRegistryError) and e.http_status_code == 404 and e.error_code in (40400, 40403):
+        return "ErrSchemaNotFound"
+    if isinstance(e, SerializationError) and "Invalid magic byte" in str(e):
+        return "ErrUnknownMagicByte"
     return None
 
 
+def failure(e):
+    err = {"message": f"{type(e).__name__}: {e}"}
+    cls = classify(e)
+    if cls:
+        err["class"] = cls
+    return {"error": err}
+
+
+def answer(req):
+    op = req.get("op")
+    if op == "capabilities":
+        return {
+            "name": "python",
+            "formats": ["AVRO", "JSON", "PROTOBUF"],
+            "algorithms": ["AES128_GCM", "AES256_GCM", "AES256_SIV"],
+            "kms": ["local-kms"],
+            "errorClasses": ERROR_CLASSES,
+            "ops": ["read", "write"],
+            "framings": ["id", "guid", "guid-header"],
+        }
+    v = req["vector"]
+    try:
+        regs = Registries(v)
+        if op == "read":
+            return {"plaintext": plaintext_json(v, regs, read(v, regs))}
+        if op == "write":
+            payload, headers = write(v, regs)
+            out = {"serialized": payload.hex()}
+            if headers:
+                out["headers"] = [{"key": k, "value": bytes(val).hex()} for k, val in headers]
+            return out
+        return {"error": {"message": f"unknown op {op!r}"}}
+    except Exception as e:  # noqa: BLE001 - every failure is an answer
+        if os.environ.get("VERBOSE"):
+            traceback.print_exc()
+        return failure(e)
+
+
 def main():
-    vector_dir, written_path = sys.argv[1], sys.argv[2]
-    vectors = [json.load(open(f)) for f in sorted(glob.glob(os.path.join(vector_dir, "*.json")))]
-    verbose = os.environ.get("VERBOSE")
-    results = {"read": [0, [], [], []], "write": [0, [], [], []]}  # passed, failed, known, known-but-passed
-
-    def record(direction, name, err):
-        r = results[direction]
-        reason = known(direction, name)
-        if err is None:
-            if reason:
-                r[3].append(name)
-            else:
-                r[0] += 1
-        elif reason:
-            r[2].append(f"{name}: {reason}")
-        else:
-            r[1].append(f"{name}: {err}")
-
-    with open(written_path, "w") as out:
-        for v in vectors:
-            name = v["name"]
-            try:
-                regs = Registries(v)
-                got = None
-                try:
-                    got = read(v, regs)
-                    raised = None
-                except Exception as e:  # noqa: BLE001 - any error class counts for a negative vector
-                    raised = e
-                if v["expect"]["outcome"] == "ok":
-                    if raised is not None:
-                        raise raised
-                    want = expected(v, regs)
-                    if got != want:
-                        raise AssertionError("decrypted record differs from the plaintext")
-                elif raised is None:
-                    raise AssertionError(f"read succeeded, want {v['expect']['error']}")
-                record("read", name, None)
-            except Exception as e:  # noqa: BLE001
-                if verbose:
-                    traceback.print_exc()
-                record("read", name, f"{type(e).__name__}: {e}")
-            if v["expect"]["outcome"] != "ok":
-                continue
-            try:
-                payload = write(v, Registries(v))
-                out.write(json.dumps({"name": name, "serialized": payload.hex()}) + "\n")
-                record("write", name, None)
-            except Exception as e:  # noqa: BLE001
-                if verbose:
-                    traceback.print_exc()
-                record("write", name, f"{type(e).__name__}: {e}")
-                reason = known("write", name)
-                if reason:
-                    out.write(json.dumps({"name": name, "skipped": reason}) + "\n")
-
-    for shim in SHIMS:
-        print(f"SHIM (Confluent defect worked around) {shim}")
-    failed = 0
-    for direction, (passed, fails, knowns, stale) in results.items():
-        for f in fails:
-            print(f"FAIL ({direction}) {f}")
-        for k in knowns:
-            print(f"KNOWN CONFLUENT DEFECT ({direction}) {k}")
-        for s in stale:
-            print(f"STALE KNOWN DEFECT ({direction}) {s}: now passes, drop it from KNOWN_DEFECTS")
-        label = "python" if direction == "read" else "python (write, records produced)"
-        print(f"{label}: {passed} passed, {len(fails) + len(stale)} failed, {len(knowns)} known Confluent defects")
-        failed += len(fails) + len(stale)
-    sys.exit(1 if failed else 0)
+    frames_in, frames_out = sys.stdin.buffer, sys.stdout.buffer
+    # stdout carries only frames: anything the libraries print goes to stderr.
+    sys.stdout = sys.stderr
+    print(f"python testee: SHIM (Confluent defect worked around) {SHIM}", file=sys.stderr)
+    while True:
+        head = frames_in.read(4)
+        if len(head) < 4:
+            return
+        (n,) = struct.unpack("<I", head)
+        req = json.loads(frames_in.read(n))
+        body = json.dumps(answer(req)).encode()
+        frames_out.write(struct.pack("<I", len(body)) + body)
+        frames_out.flush()
 
 
 if __name__ == "__main__":
