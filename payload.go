@@ -1,6 +1,7 @@
 package tagseal
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -39,8 +40,9 @@ import (
 // authenticated probe is the only reliable test: a plaintext cannot pass it
 // without the DEK.
 //
-// SealPayload returns payload itself (not a copy) when nothing is to be
-// encrypted: no rule runs on write, or the payload is empty (a tombstone).
+// SealPayload returns payload itself (not a copy) when nothing changed: no
+// rule runs on write, every tagged value was sealed already, or the
+// payload is empty (a tombstone).
 // Errors wrap ErrUnknownMagicByte or ErrShortPayload (not framed),
 // ErrSchemaNotFound (unknown id for the subject), ErrEncryptionDowngrade,
 // ErrMalformedPayload, or a key error (ErrKMSUnavailable, …).
@@ -81,6 +83,9 @@ func (s *Serializer) SealPayload(ctx context.Context, topic string, headers []He
 			return nil, err
 		}
 		p.lastSize.Store(int64(len(out)))
+		if bytes.Equal(out, payload) {
+			return payload, nil // every tagged value was sealed already
+		}
 		return out, nil
 	}
 	if p.sealsFields {
@@ -247,6 +252,9 @@ func (d *Deserializer) OpenPayload(ctx context.Context, topic string, headers []
 	fc.release()
 	if err != nil {
 		return nil, err
+	}
+	if bytes.Equal(out, payload) {
+		return payload, nil // nothing was opened
 	}
 	return out, nil
 }
