@@ -232,6 +232,10 @@ type DEK struct {
 	loaded  time.Time
 }
 
+// Version is the DEK's version in the DEK Registry (1 when the rule does
+// not rotate DEKs).
+func (e *DEK) Version() int { return e.version }
+
 type kekKey struct {
 	name string
 	read bool
