@@ -7,7 +7,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"io"
+	"hash/fnv"
+
 	"log/slog"
 	"os"
 	"os/exec"
@@ -76,7 +77,7 @@ func registerPerson(t *testing.T, c schemaregistry.Client, topic string) int {
 	for i := 0; ; i++ {
 		id, err := c.Register(topic+"-value", schemaregistry.SchemaInfo{Schema: personSchema, SchemaType: "JSON",
 			RuleSet: &schemaregistry.RuleSet{DomainRules: []schemaregistry.Rule{{Name: "pii", Kind: "TRANSFORM", Mode: "WRITEREAD", Type: "ENCRYPT",
-				Tags: []string{"PII"}, Params: map[string]string{"encrypt.kek.name": "proxy-" + topic, "encrypt.kms.type": "local-kms", "encrypt.kms.key.id": "proxy"}}}}}, false)
+				Tags: []string{"PII"}, Params: map[string]string{"encrypt.kek.name": kekName(topic), "encrypt.kms.type": "local-kms", "encrypt.kms.key.id": "proxy"}}}}}, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -95,6 +96,13 @@ func registerPerson(t *testing.T, c schemaregistry.Client, topic string) int {
 			t.Fatal(err)
 		}
 	}
+}
+
+// kekName is a KEK name for the topic within the registry's 64 characters.
+func kekName(topic string) string {
+	h := fnv.New64a()
+	h.Write([]byte(topic))
+	return fmt.Sprintf("proxy-%x", h.Sum64())
 }
 
 func deleteSubject(c schemaregistry.Client, subject string) error {
@@ -168,7 +176,7 @@ policy: reject
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	opts.Logger = slog.New(slog.NewTextHandler(logWriter{t}, nil))
 	p, err := proxy.New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -416,7 +424,7 @@ func TestProxyClientsCodecs(t *testing.T) {
 						t.Fatal(err)
 					}
 				case "confluent-kafka-go":
-					pr, err := kafka.NewProducer(&kafka.ConfigMap{"bootstrap.servers": granted, "compression.type": codec, "linger.ms": 5})
+					pr, err := kafka.NewProducer(&kafka.ConfigMap{"bootstrap.servers": granted, "compression.type": codec, "linger.ms": 5, "message.timeout.ms": 30000})
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -575,3 +583,10 @@ func TestProxyTransactionsAndGroups(t *testing.T) {
 	assertNoTaggedPlaintext(t, rawValues(t, broker, topic, len(want)), want)
 }
 
+// logWriter sends the proxy's log to the test log.
+type logWriter struct{ t *testing.T }
+
+func (w logWriter) Write(b []byte) (int, error) {
+	w.t.Log(string(bytes.TrimSpace(b)))
+	return len(b), nil
+}
