@@ -40,7 +40,7 @@ func startProxy(t testing.TB, rw proxy.RecordRewriter, listeners ...proxy.Listen
 		Upstream:  proxy.Upstream{Bootstrap: []string{brokerAddr(t)}},
 		Listeners: listeners,
 		Rewriter:  rw,
-		Logger:    slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger:    slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	})
 	if err != nil {
 		t.Fatal(err)
