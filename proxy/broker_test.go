@@ -90,7 +90,8 @@ func createTopic(t testing.TB, partitions int32) string {
 // client returns a franz-go client bootstrapped at addr.
 func client(t testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.MetadataMinAge(250 * time.Millisecond)}, opts...)...)
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.MetadataMinAge(250 * time.Millisecond),
+		kgo.WithLogger(kgo.BasicLogger(testWriter{t}, kgo.LogLevelWarn, nil))}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

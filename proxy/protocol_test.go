@@ -120,10 +120,11 @@ func TestProxyFranzCodecsPassthrough(t *testing.T) {
 			for i := 0; i < 50; i++ {
 				want = append(want, fmt.Sprintf("record-%s-%d", name, i))
 			}
+			var rs []*kgo.Record
 			for _, v := range want {
-				prod.Produce(context.Background(), &kgo.Record{Value: []byte(v)}, nil)
+				rs = append(rs, &kgo.Record{Value: []byte(v)})
 			}
-			if err := prod.Flush(context.Background()); err != nil {
+			if err := prod.ProduceSync(context.Background(), rs...).FirstErr(); err != nil {
 				t.Fatal(err)
 			}
 			cons := client(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
