@@ -59,13 +59,14 @@ var ErrBatchTooLarge = errors.New("proxy: record batch decompresses beyond the l
 
 // nextBatch splits the first batch off a record set. complete is false
 // when b holds less than one whole batch (fetch responses may end with a
-// partial batch); then batch is nil and rest is b.
+// partial batch) or a length too short for any batch; then batch is nil
+// and rest is b.
 func nextBatch(b []byte) (batch, rest []byte, complete bool) {
 	if len(b) < offMagic+1 {
 		return nil, b, false
 	}
 	n := int(int32(binary.BigEndian.Uint32(b[offLength:])))
-	if n < 0 || len(b)-lengthFieldStart < n {
+	if n < offMagic+1-lengthFieldStart || len(b)-lengthFieldStart < n {
 		return nil, b, false
 	}
 	end := lengthFieldStart + n
