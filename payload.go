@@ -121,7 +121,7 @@ func (s *Serializer) payloadSealed(ctx context.Context, p *compiled, subject str
 			continue
 		}
 		rk := p.payloadKeys[i]
-		if rk.Err() != nil {
+		if rk.Err() != nil || !keyring.MaybeStored(rk, false, body) {
 			return false
 		}
 		ct, version, _, err := keyring.ParseStored(rk, false, body, nil)
@@ -140,8 +140,8 @@ func (s *Serializer) payloadSealed(ctx context.Context, p *compiled, subject str
 				return false
 			}
 		}
-		_, err = keyring.Open(e, ct, associatedData(nil, s.bind, subject, ""), nil)
-		return err == nil
+		_, ok := keyring.Opens(e, ct, associatedData(nil, s.bind, subject, ""), nil)
+		return ok
 	}
 	return false
 }
