@@ -325,3 +325,48 @@ func TestNewRewriterNeedsARegistry(t *testing.T) {
 		t.Fatal("no error without a registry")
 	}
 }
+
+// With RecordNameStrategy the subject comes from each record's schema:
+// every batch is parsed, and records are sealed under their record's
+// subject whatever the topic.
+func TestProduceRecordNameStrategy(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, 4)
+	if _, err := f.reg.Register(ctx, "proxytest.User", registry.Schema{Schema: userSchema,
+		RuleSet: &registry.RuleSet{DomainRules: []registry.Rule{encryptRule("pii", "kek-pii", "PII")}}}, false); err != nil {
+		t.Fatal(err)
+	}
+	r := f.rewriter(t, RewriterConfig{SubjectNameStrategy: tagseal.RecordNameStrategy, MayDecrypt: grant})
+	recs := f.records()
+	for i := range recs {
+		recs[i].key = nil
+	}
+	in := buildBatch(t, batchSpec{codec: codecSnappy}, recs)
+	out, err := r.Produce(ctx, "any-topic", 0, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	de, _ := tagseal.NewDeserializer(f.reg, tagseal.Value, tagseal.DeserializerConfig{Keys: testKeys, SubjectNameStrategy: tagseal.RecordNameStrategy})
+	for i, rec := range readRecords(t, out) {
+		if bytes.Contains(rec.Value, []byte(f.users[i].Email)) || !bytes.Contains(rec.Value, f.users[i].Card) {
+			t.Fatalf("record %d: PII not sealed, or PCI (no rule under this subject) sealed", i)
+		}
+		var u user
+		if err := de.DeserializeInto(ctx, "any-topic", rec.Value, &u); err != nil || u.Email != f.users[i].Email {
+			t.Fatalf("record %d: %v", i, err)
+		}
+	}
+	back, err := r.Fetch(ctx, Peer{Listener: "trusted"}, "any-topic", 0, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, rec := range readRecords(t, back) {
+		if !bytes.Equal(rec.Value, f.values[i]) {
+			t.Fatalf("record %d not opened for the granted peer", i)
+		}
+	}
+	// Unframed records cannot be placed under any subject: refused.
+	if _, err := r.Produce(ctx, "any-topic", 0, buildBatch(t, batchSpec{}, []testRecord{{value: []byte("x")}})); !errors.Is(err, ErrRejected) {
+		t.Fatalf("unframed under a record strategy: %v", err)
+	}
+}
