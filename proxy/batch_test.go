@@ -118,12 +118,17 @@ func xerialBlocks(raw []byte, block int) []byte {
 // reader of what the rewriter writes.
 func readRecords(t testing.TB, set []byte) []*kgo.Record {
 	t.Helper()
+	recs, err := decodeRecords(set)
+	if err != nil {
+		t.Fatalf("franz-go cannot read the record set: %v", err)
+	}
+	return recs
+}
+
+func decodeRecords(set []byte) ([]*kgo.Record, error) {
 	fp, _ := kgo.ProcessFetchPartition(kgo.ProcessFetchPartitionOpts{Topic: "t", KeepControlRecords: true},
 		&kmsg.FetchResponseTopicPartition{RecordBatches: set, HighWatermark: 1 << 40}, kgo.DefaultDecompressor(), nil)
-	if fp.Err != nil {
-		t.Fatalf("franz-go cannot read the record set: %v", fp.Err)
-	}
-	return fp.Records
+	return fp.Records, fp.Err
 }
 
 func testRewriter(t testing.TB, policy Policy, max int) *Rewriter {

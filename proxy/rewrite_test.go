@@ -370,3 +370,45 @@ func TestProduceRecordNameStrategy(t *testing.T) {
 		t.Fatalf("unframed under a record strategy: %v", err)
 	}
 }
+
+// Produce and Fetch from many goroutines on one Rewriter (run with -race).
+func TestRewriterConcurrent(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, 8)
+	r := f.rewriter(t, RewriterConfig{MayDecrypt: grant})
+	in := buildBatch(t, batchSpec{codec: codecZstd}, f.records())
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			for range 20 {
+				sealed, err := r.Produce(ctx, "users", int32(g), in)
+				if err != nil {
+					errs <- err
+					return
+				}
+				back, err := r.Fetch(ctx, Peer{Principal: "auditor"}, "users", int32(g), sealed)
+				if err != nil {
+					errs <- err
+					return
+				}
+				recs, err := decodeRecords(back)
+				if err != nil || len(recs) != len(f.values) {
+					errs <- fmt.Errorf("goroutine %d: %d records, %v", g, len(recs), err)
+					return
+				}
+				for i, rec := range recs {
+					if !bytes.Equal(rec.Value, f.values[i]) || !bytes.Equal(rec.Key, f.keyVals[i]) {
+						errs <- fmt.Errorf("goroutine %d: record %d differs after the round trip", g, i)
+						return
+					}
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
