@@ -310,3 +310,20 @@ func TestErrorCodes(t *testing.T) {
 		}
 	}
 }
+
+// A record whose length covers bytes its fields do not is corrupt: the
+// rewrite would drop them, so Produce refuses the batch.
+func TestBatchRecordWithUnaccountedBytes(t *testing.T) {
+	rec := kmsg.Record{Value: []byte("v")}
+	rec.Length = int32(len(rec.AppendTo(nil)) - 1 + 2)
+	raw := append(rec.AppendTo(nil), 0xee, 0xee)
+	rb := kmsg.RecordBatch{Magic: 2, NumRecords: 1, Records: raw, Length: int32(49 + len(raw)), ProducerID: -1, FirstSequence: -1}
+	b := rb.AppendTo(nil)
+	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
+	r := testRewriter(t, Reject, DefaultMaxBatchBytes)
+	s := getScratch()
+	defer putScratch(s)
+	if _, err := r.eachBatch(b, s, true, upperOne); !errors.Is(err, ErrCorruptBatch) {
+		t.Fatalf("%v", err)
+	}
+}
