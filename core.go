@@ -497,7 +497,7 @@ func (f *fieldCrypter) sealed(path string, asString bool, rules []int, value []b
 		return false
 	}
 	rk := f.p.fieldKeys[ri]
-	if rk.Err() != nil {
+	if rk.Err() != nil || !keyring.MaybeStored(rk, asString, value) {
 		return false
 	}
 	ct, version, tmp, err := keyring.ParseStored(rk, asString, value, f.tmp)
@@ -518,11 +518,9 @@ func (f *fieldCrypter) sealed(path string, asString bool, rules []int, value []b
 		}
 	}
 	f.ad = associatedData(f.ad, f.c.bind, f.subject, path)
-	out, err := keyring.Open(e, ct, f.ad, f.probe[:0])
-	if out != nil {
-		f.probe = out
-	}
-	return err == nil
+	var ok bool
+	f.probe, ok = keyring.Opens(e, ct, f.ad, f.probe[:0])
+	return ok
 }
 
 func (f *fieldCrypter) apply(rk *keyring.Rule, asString bool, value, dst []byte) ([]byte, error) {

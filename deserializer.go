@@ -167,11 +167,18 @@ func (d *Deserializer) source(ctx context.Context, topic string, ref schemaRef) 
 // (subject, ref) for the serde's life.
 func (c *core) writerSchema(ctx context.Context, topic string, ref schemaRef) (registry.Schema, error) {
 	var info registry.Schema
-	// The subject from the topic alone: record strategies need the writer
-	// schema to name theirs, and fail here.
+	// The subject from the topic alone; record strategies need the writer
+	// schema to name theirs: the id's schema as first registered names it,
+	// then the id is fetched under that subject.
 	subject, err := c.subject(ctx, topic, registry.Schema{})
 	if err != nil && ref.id > 0 {
-		return info, err
+		bare, berr := c.registry.SchemaByID(ctx, "", ref.id)
+		if berr != nil {
+			return info, registryErr(berr, "schema id "+strconv.Itoa(ref.id))
+		}
+		if subject, err = c.subject(ctx, topic, bare); err != nil {
+			return info, err
+		}
 	}
 	key := writerKey{subject: subject, ref: ref}
 	if v, ok := c.writers.Load(key); ok {

@@ -28,7 +28,8 @@ import (
 // ENCRYPT_PAYLOAD rules applied. headers are only read.
 //
 // The writer schema is fetched subject-qualified (the subject from the
-// topic through SubjectNameStrategy). Unless AllowEncryptionDowngrade is
+// topic through SubjectNameStrategy); a GUID is resolved to the subject's
+// version with that schema content. Unless AllowEncryptionDowngrade is
 // set, a schema that protects less than the subject's latest version is
 // refused with ErrEncryptionDowngrade, as Serialize refuses it.
 //
@@ -121,7 +122,7 @@ func (s *Serializer) payloadSealed(ctx context.Context, p *compiled, subject str
 			continue
 		}
 		rk := p.payloadKeys[i]
-		if rk.Err() != nil {
+		if rk.Err() != nil || !keyring.MaybeStored(rk, false, body) {
 			return false
 		}
 		ct, version, _, err := keyring.ParseStored(rk, false, body, nil)
@@ -140,8 +141,8 @@ func (s *Serializer) payloadSealed(ctx context.Context, p *compiled, subject str
 				return false
 			}
 		}
-		_, err = keyring.Open(e, ct, associatedData(nil, s.bind, subject, ""), nil)
-		return err == nil
+		_, ok := keyring.Opens(e, ct, associatedData(nil, s.bind, subject, ""), nil)
+		return ok
 	}
 	return false
 }
@@ -181,8 +182,21 @@ func (s *Serializer) sealTarget(ctx context.Context, topic string, ref schemaRef
 	if err != nil {
 		return nil, err
 	}
+	id := ref.id
+	if id == 0 {
+		// A GUID names schema content, not a subject version: the rules
+		// are those of the subject's version with that content.
+		meta, err := s.registry.Lookup(ctx, subject, registry.Schema{SchemaType: writer.SchemaType, Schema: writer.Schema, References: writer.References}, false)
+		if err != nil {
+			return nil, registryErr(err, "schema GUID "+ref.guid.String()+" under subject "+subject)
+		}
+		writer, id = meta.Schema, meta.ID
+		if writer.Schema == "" {
+			return nil, fmt.Errorf("%w: schema GUID %s under subject %s", ErrSchemaNotFound, ref.guid, subject)
+		}
+	}
 	if s.guarded() {
-		if err := s.checkDowngrade(ctx, subject, &registry.SubjectSchema{Schema: writer, Subject: subject, ID: ref.id}); err != nil {
+		if err := s.checkDowngrade(ctx, subject, &registry.SubjectSchema{Schema: writer, Subject: subject, ID: id}); err != nil {
 			return nil, err
 		}
 	}

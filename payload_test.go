@@ -219,3 +219,97 @@ func TestSealPayloadDowngrade(t *testing.T) {
 		t.Fatalf("TopicRules(other) = %+v, %v", rules, err)
 	}
 }
+
+// ENCRYPT_PAYLOAD (encoding rule) on top of a field rule: the body is
+// sealed whole after the fields, a sealed body is not sealed again, and
+// OpenPayload opens both layers only when both KEKs are allowed.
+func TestSealPayloadEncryptPayload(t *testing.T) {
+	ctx := context.Background()
+	reg := registry.NewMemory()
+	if _, err := reg.Register(ctx, "plain-value", registry.Schema{Schema: payloadSchema}, false); err != nil {
+		t.Fatal(err)
+	}
+	whole := payloadRule("kek-whole", tagseal.AES256GCM)
+	whole.Name, whole.Type, whole.Tags = "whole", "ENCRYPT_PAYLOAD", nil
+	if _, err := reg.Register(ctx, "users-value", registry.Schema{Schema: payloadSchema, RuleSet: &registry.RuleSet{
+		DomainRules:   []registry.Rule{payloadRule("kek-payload", tagseal.AES256GCM)},
+		EncodingRules: []registry.Rule{whole}}}, false); err != nil {
+		t.Fatal(err)
+	}
+	plainSer, _ := tagseal.NewSerializer(reg, tagseal.Value, tagseal.SerializerConfig{UseLatestVersion: true})
+	ssn := "987-65-4321"
+	u := &payloadUser{Name: "grace", Email: "grace@example.com", SSN: &ssn, Card: []byte("5500000000000004")}
+	plain, err := plainSer.Serialize(ctx, "plain", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ser, _ := tagseal.NewSerializer(reg, tagseal.Value, tagseal.SerializerConfig{UseLatestVersion: true, Keys: payloadKeys})
+	sealed, err := ser.SealPayload(ctx, "users", nil, plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if containsPlaintext(sealed, u) || bytes.Contains(sealed, []byte("grace")) {
+		t.Fatal("plaintext left under ENCRYPT_PAYLOAD")
+	}
+	de, _ := tagseal.NewDeserializer(reg, tagseal.Value, tagseal.DeserializerConfig{Keys: payloadKeys})
+	var got payloadUser
+	if err := de.DeserializeInto(ctx, "users", sealed, &got); err != nil || got.Email != u.Email || got.Name != u.Name {
+		t.Fatalf("read back %+v, %v", got, err)
+	}
+	if again, err := ser.SealPayload(ctx, "users", nil, sealed); err != nil || !bytes.Equal(again, sealed) {
+		t.Fatalf("a sealed payload was sealed again (err %v)", err)
+	}
+	if opened, err := de.OpenPayload(ctx, "users", nil, sealed, nil); err != nil || !bytes.Equal(opened, plain) {
+		t.Fatalf("OpenPayload with every KEK: %v", err)
+	}
+	outer, err := de.OpenPayload(ctx, "users", nil, sealed, func(k string) bool { return k == "kek-whole" })
+	if err != nil || !bytes.Contains(outer, []byte("grace")) || containsPlaintext(outer, u) {
+		t.Fatalf("only the payload KEK: %v", err)
+	}
+	if inner, err := de.OpenPayload(ctx, "users", nil, sealed, func(k string) bool { return k == "kek-payload" }); err != nil || !bytes.Equal(inner, sealed) {
+		t.Fatalf("only the field KEK opens nothing (the fields are inside the payload): %v", err)
+	}
+	rules, err := ser.TopicRules(ctx, "users")
+	if err != nil || !rules.Encrypts || len(rules.KEKs) != 2 {
+		t.Fatalf("TopicRules = %+v, %v", rules, err)
+	}
+}
+
+// The schema GUID in the __value_schema_id header instead of the payload
+// prefix: the body is sealed, the headers are only read.
+func TestSealPayloadGUIDHeader(t *testing.T) {
+	ctx := context.Background()
+	// users-value first: a GUID names content, and the Deserializer reads
+	// it with the rules of the version that registered it first.
+	reg := registry.NewMemory()
+	if _, err := reg.Register(ctx, "users-value", registry.Schema{Schema: payloadSchema,
+		RuleSet: &registry.RuleSet{DomainRules: []registry.Rule{payloadRule("kek-payload", tagseal.AES256GCM)}}}, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Register(ctx, "plain-value", registry.Schema{Schema: payloadSchema}, false); err != nil {
+		t.Fatal(err)
+	}
+	ssn := "555-12-3456"
+	u := &payloadUser{Name: "ada", Email: "ada@example.com", SSN: &ssn, Card: []byte("4111111111111111")}
+	plainSer, _ := tagseal.NewSerializer(reg, tagseal.Value, tagseal.SerializerConfig{UseLatestVersion: true, SchemaIDInHeader: true})
+	hdrs, body, err := plainSer.SerializeWithHeaders(ctx, "plain", u)
+	if err != nil || len(hdrs) != 1 || !containsPlaintext(body, u) {
+		t.Fatalf("fixture: %v", err)
+	}
+	ser, _ := tagseal.NewSerializer(reg, tagseal.Value, tagseal.SerializerConfig{UseLatestVersion: true, Keys: payloadKeys})
+	sealed, err := ser.SealPayload(ctx, "users", hdrs, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if containsPlaintext(sealed, u) {
+		t.Fatal("plaintext left")
+	}
+	de, _ := tagseal.NewDeserializer(reg, tagseal.Value, tagseal.DeserializerConfig{Keys: payloadKeys})
+	var got payloadUser
+	if err := de.DeserializeWithHeadersInto(ctx, "users", hdrs, sealed, &got); err != nil || got.Email != u.Email {
+		t.Fatalf("read back %+v, %v", got, err)
+	}
+	if opened, err := de.OpenPayload(ctx, "users", hdrs, sealed, nil); err != nil || !bytes.Equal(opened, body) {
+		t.Fatalf("OpenPayload: %v", err)
+	}
+}

@@ -59,13 +59,14 @@ var ErrBatchTooLarge = errors.New("proxy: record batch decompresses beyond the l
 
 // nextBatch splits the first batch off a record set. complete is false
 // when b holds less than one whole batch (fetch responses may end with a
-// partial batch); then batch is nil and rest is b.
+// partial batch) or a length too short for any batch; then batch is nil
+// and rest is b.
 func nextBatch(b []byte) (batch, rest []byte, complete bool) {
 	if len(b) < offMagic+1 {
 		return nil, b, false
 	}
 	n := int(int32(binary.BigEndian.Uint32(b[offLength:])))
-	if n < 0 || len(b)-lengthFieldStart < n {
+	if n < offMagic+1-lengthFieldStart || len(b)-lengthFieldStart < n {
 		return nil, b, false
 	}
 	end := lengthFieldStart + n
@@ -322,6 +323,10 @@ func (c *batchCodec) rewriteBatch(dst []byte, batch []byte, rb *kmsg.RecordBatch
 		if err := s.rec.UnsafeReadFrom(raw); err != nil {
 			return dst, false, fmt.Errorf("%w: record %d of the batch at offset %d: %v", ErrCorruptBatch, i, rb.FirstOffset, err)
 		}
+		if recordBodySize(&s.rec) != int(size) {
+			// Bytes the fields do not account for: rewriting would drop them.
+			return dst, false, fmt.Errorf("%w: record %d of the batch at offset %d: length %d, fields %d", ErrCorruptBatch, i, rb.FirstOffset, size, recordBodySize(&s.rec))
+		}
 		key, value, recChanged, err := fn(&s.rec, rb.FirstOffset+int64(s.rec.OffsetDelta))
 		if err != nil {
 			return dst, false, err
@@ -336,8 +341,8 @@ func (c *batchCodec) rewriteBatch(dst []byte, batch []byte, rb *kmsg.RecordBatch
 			building = true
 			s.records = append(s.records[:0], plain[:len(plain)-len(rest)-len(raw)]...)
 		}
-		s.rec.Length += int32(bytesFieldSize(key) - bytesFieldSize(s.rec.Key) + bytesFieldSize(value) - bytesFieldSize(s.rec.Value))
 		s.rec.Key, s.rec.Value = key, value
+		s.rec.Length = int32(recordBodySize(&s.rec))
 		s.records = s.rec.AppendTo(s.records)
 	}
 	if len(rest) != 0 {
@@ -354,6 +359,20 @@ func (c *batchCodec) rewriteBatch(dst []byte, batch []byte, rb *kmsg.RecordBatch
 	binary.BigEndian.PutUint32(dst[start+offLength:], uint32(len(dst)-start-lengthFieldStart))
 	binary.BigEndian.PutUint32(dst[start+offCRC:], crc32.Checksum(dst[start+offAttributes:], castagnoli))
 	return dst, true, nil
+}
+
+// recordBodySize is the encoded size of a record after its length field,
+// as kmsg.Record.AppendTo writes it.
+func recordBodySize(r *kmsg.Record) int {
+	ts := r.TimestampDelta64
+	if ts == 0 {
+		ts = int64(r.TimestampDelta)
+	}
+	n := 1 + varintSize(ts) + varintSize(int64(r.OffsetDelta)) + bytesFieldSize(r.Key) + bytesFieldSize(r.Value) + varintSize(int64(len(r.Headers)))
+	for i := range r.Headers {
+		n += varintSize(int64(len(r.Headers[i].Key))) + len(r.Headers[i].Key) + bytesFieldSize(r.Headers[i].Value)
+	}
+	return n
 }
 
 // bytesFieldSize is the encoded size of a record's varint-length bytes

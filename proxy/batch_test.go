@@ -118,12 +118,17 @@ func xerialBlocks(raw []byte, block int) []byte {
 // reader of what the rewriter writes.
 func readRecords(t testing.TB, set []byte) []*kgo.Record {
 	t.Helper()
+	recs, err := decodeRecords(set)
+	if err != nil {
+		t.Fatalf("franz-go cannot read the record set: %v", err)
+	}
+	return recs
+}
+
+func decodeRecords(set []byte) ([]*kgo.Record, error) {
 	fp, _ := kgo.ProcessFetchPartition(kgo.ProcessFetchPartitionOpts{Topic: "t", KeepControlRecords: true},
 		&kmsg.FetchResponseTopicPartition{RecordBatches: set, HighWatermark: 1 << 40}, kgo.DefaultDecompressor(), nil)
-	if fp.Err != nil {
-		t.Fatalf("franz-go cannot read the record set: %v", fp.Err)
-	}
-	return fp.Records
+	return fp.Records, fp.Err
 }
 
 func testRewriter(t testing.TB, policy Policy, max int) *Rewriter {
@@ -303,5 +308,22 @@ func TestErrorCodes(t *testing.T) {
 		if got := ErrorCode(tc.err); got != tc.code {
 			t.Errorf("ErrorCode(%v) = %d, want %d", tc.err, got, tc.code)
 		}
+	}
+}
+
+// A record whose length covers bytes its fields do not is corrupt: the
+// rewrite would drop them, so Produce refuses the batch.
+func TestBatchRecordWithUnaccountedBytes(t *testing.T) {
+	rec := kmsg.Record{Value: []byte("v")}
+	rec.Length = int32(len(rec.AppendTo(nil)) - 1 + 2)
+	raw := append(rec.AppendTo(nil), 0xee, 0xee)
+	rb := kmsg.RecordBatch{Magic: 2, NumRecords: 1, Records: raw, Length: int32(49 + len(raw)), ProducerID: -1, FirstSequence: -1}
+	b := rb.AppendTo(nil)
+	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
+	r := testRewriter(t, Reject, DefaultMaxBatchBytes)
+	s := getScratch()
+	defer putScratch(s)
+	if _, err := r.eachBatch(b, s, true, upperOne); !errors.Is(err, ErrCorruptBatch) {
+		t.Fatalf("%v", err)
 	}
 }

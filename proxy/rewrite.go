@@ -1,5 +1,13 @@
 package proxy
 
+// The record-rewriting contract the network proxy codes against: Peer,
+// RecordRewriter, ErrorCode, RewriterConfig, NewRewriter and *Rewriter, as
+// agreed for issue 16. Additions (nothing renamed): Policy (Reject,
+// Passthrough) and ParsePolicy; RewriterConfig.LatestSchemaTTL,
+// MaxBatchBytes and Logger; the errors ErrRejected (inside a
+// *RecordError), ErrLegacyBatch, ErrCorruptBatch and ErrBatchTooLarge,
+// which ErrorCode maps to Kafka codes.
+
 import (
 	"context"
 	"errors"
@@ -314,10 +322,11 @@ func (r *Rewriter) Produce(ctx context.Context, topic string, partition int32, b
 		return key, value, changed, nil
 	}
 	out, err := r.eachBatch(batches, s, true, seal)
-	if err != nil {
+	var re *RecordError
+	if err != nil && !errors.As(err, &re) {
 		return nil, fmt.Errorf("proxy: produce %s[%d]: %w", topic, partition, err)
 	}
-	return out, nil
+	return out, err
 }
 
 func (r *Rewriter) sealOne(ctx context.Context, ser *tagseal.Serializer, topic string, partition int32, offset int64, part string, hdrs []tagseal.Header, payload []byte) ([]byte, error) {
