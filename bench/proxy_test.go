@@ -25,7 +25,8 @@ import (
 // producing to and fetching from the broker directly, through tagseal
 // proxy on a topic without rules, and through the proxy on a topic whose
 // schema encrypts three tagged fields (the consumer's listener may
-// decrypt them). It reports records/s per path and the ratios to direct.
+// decrypt them), JSON Schema and Avro. It reports records/s per path and
+// the ratios to direct.
 // Each iteration moves proxyRecords records per path.
 func BenchmarkProxyThroughput(b *testing.B) {
 	broker := os.Getenv("TAGSEAL_KAFKA_BOOTSTRAP")
@@ -53,17 +54,21 @@ func BenchmarkProxyThroughput(b *testing.B) {
 	paths := []struct {
 		name    string
 		addr    string
-		encrypt bool
-	}{{"direct", broker, false}, {"proxy", via, false}, {"proxy-encrypt", via, true}}
-	var produceTime, fetchTime [3]time.Duration
+		encrypt string // schema type whose three tagged fields are encrypted; "": no rules
+	}{{"direct", broker, ""}, {"proxy", via, ""}, {"proxy-encrypt", via, "JSON"}, {"proxy-encrypt-avro", via, "AVRO"}}
+	var produceTime, fetchTime [4]time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		for pi, path := range paths {
 			b.StopTimer()
 			topic := benchTopic(b, broker, fmt.Sprintf("%s-%d", path.name, i))
 			id := 1
-			if path.encrypt {
-				s, err := reg.Register(context.Background(), topic+"-value", registry.Schema{Schema: proxyPersonSchema, SchemaType: "JSON",
+			if path.encrypt != "" {
+				text := proxyPersonSchema
+				if path.encrypt == "AVRO" {
+					text = proxyPersonAvro
+				}
+				s, err := reg.Register(context.Background(), topic+"-value", registry.Schema{Schema: text, SchemaType: path.encrypt,
 					RuleSet: &registry.RuleSet{DomainRules: []registry.Rule{{Name: "pii", Kind: "TRANSFORM", Mode: "WRITEREAD", Type: "ENCRYPT",
 						Tags: []string{"PII"}, Params: map[string]string{"encrypt.kek.name": "bench-proxy", "encrypt.kms.type": "local-kms", "encrypt.kms.key.id": "bench"}}}}}, false)
 				if err != nil {
@@ -71,7 +76,7 @@ func BenchmarkProxyThroughput(b *testing.B) {
 				}
 				id = s.ID
 			}
-			values := proxyValues(id)
+			values := proxyValues(id, path.encrypt == "AVRO")
 			b.StartTimer()
 			produceTime[pi] += proxyProduce(b, path.addr, topic, values)
 			fetchTime[pi] += proxyFetch(b, path.addr, topic, len(values))
@@ -87,6 +92,8 @@ func BenchmarkProxyThroughput(b *testing.B) {
 	b.ReportMetric(rate(fetchTime[1])/rate(fetchTime[0]), "proxy/direct-fetch")
 	b.ReportMetric(rate(produceTime[2])/rate(produceTime[0]), "encrypt/direct-produce")
 	b.ReportMetric(rate(fetchTime[2])/rate(fetchTime[0]), "encrypt/direct-fetch")
+	b.ReportMetric(rate(produceTime[3])/rate(produceTime[0]), "encrypt-avro/direct-produce")
+	b.ReportMetric(rate(fetchTime[3])/rate(fetchTime[0]), "encrypt-avro/direct-fetch")
 	b.ReportMetric(0, "ns/op")
 }
 
@@ -99,10 +106,26 @@ const proxyPersonSchema = `{"type":"object","title":"Person","properties":{
  "city":{"type":"string","confluent:tags":["PII"]},
  "plan":{"type":"string"}}}`
 
-// proxyValues are framed JSON records with three tagged fields (~150 B).
-func proxyValues(id int) [][]byte {
+const proxyPersonAvro = `{"type":"record","name":"Person","fields":[{"name":"id","type":"int"},
+ {"name":"name","type":"string","confluent:tags":["PII"]},{"name":"email","type":"string","confluent:tags":["PII"]},
+ {"name":"city","type":"string","confluent:tags":["PII"]},{"name":"plan","type":"string"}]}`
+
+// proxyValues are framed records with three tagged fields: JSON (~150 B)
+// or the same values in Avro binary (~70 B).
+func proxyValues(id int, avroBinary bool) [][]byte {
 	out := make([][]byte, proxyRecords)
 	for i := range out {
+		if avroBinary {
+			b := []byte{0, 0, 0, 0, 0}
+			binary.BigEndian.PutUint32(b[1:], uint32(id))
+			b = binary.AppendVarint(b, int64(i))
+			for _, s := range []string{fmt.Sprintf("Customer Name %d", i), fmt.Sprintf("customer%d@example.com", i), "Springfield", "gold"} {
+				b = binary.AppendVarint(b, int64(len(s)))
+				b = append(b, s...)
+			}
+			out[i] = b
+			continue
+		}
 		v, _ := json.Marshal(map[string]any{"id": i, "name": fmt.Sprintf("Customer Name %d", i),
 			"email": fmt.Sprintf("customer%d@example.com", i), "city": "Springfield", "plan": "gold"})
 		b := []byte{0, 0, 0, 0, 0}

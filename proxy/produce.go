@@ -3,6 +3,9 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -35,12 +38,29 @@ func (c *clientConn) produce(h reqHeader, frame []byte, inf *inflight) ([]byte, 
 	if rw == nil {
 		return frame, nil
 	}
-	changed, kept := false, 0
+	// Rewrite the partitions in parallel (they are independent), then
+	// assemble in request order.
+	type ref struct{ t, p int }
+	var refs []ref
+	for ti := range req.Topics {
+		for pi := range req.Topics[ti].Partitions {
+			refs = append(refs, ref{ti, pi})
+		}
+	}
+	outs := make([][]byte, len(refs))
+	errs := make([]error, len(refs))
+	parallel(len(refs), func(i int) {
+		t := &req.Topics[refs[i].t]
+		p := &t.Partitions[refs[i].p]
+		outs[i], errs[i] = rw.Produce(c.ctx, t.Topic, p.Partition, p.Records)
+	})
+	changed, kept, i := false, 0, 0
 	topics := req.Topics[:0]
 	for _, t := range req.Topics {
 		parts := t.Partitions[:0]
 		for _, p := range t.Partitions {
-			out, err := rw.Produce(c.ctx, t.Topic, p.Partition, p.Records)
+			out, err := outs[i], errs[i]
+			i++
 			if err != nil {
 				changed = true
 				inf.rejected = append(inf.rejected, rejection{topic: t.Topic, partition: p.Partition, code: ErrorCode(err), message: err.Error()})
@@ -113,30 +133,63 @@ func (c *clientConn) mergeRejections(resp *kmsg.ProduceResponse, rejected []reje
 func (c *clientConn) fetch(resp *kmsg.FetchResponse) (bool, error) {
 	rw := c.p.opts.Rewriter
 	peer := c.peer()
-	changed := false
+	type ref struct{ t, p int }
+	var refs []ref
 	for ti := range resp.Topics {
-		t := &resp.Topics[ti]
-		for pi := range t.Partitions {
-			p := &t.Partitions[pi]
-			if len(p.RecordBatches) == 0 || p.ErrorCode != 0 {
-				continue
-			}
-			out, err := rw.Fetch(c.ctx, peer, t.Topic, p.Partition, p.RecordBatches)
-			if err != nil {
-				if c.ctx.Err() != nil {
-					return false, c.ctx.Err()
-				}
-				c.p.log.Info("proxy: fetch refused", "listener", peer.Listener, "topic", t.Topic, "partition", p.Partition, "err", err)
-				p.ErrorCode = ErrorCode(err)
-				p.RecordBatches = nil
-				changed = true
-				continue
-			}
-			if !sameSlice(out, p.RecordBatches) {
-				p.RecordBatches = out
-				changed = true
+		for pi, p := range resp.Topics[ti].Partitions {
+			if len(p.RecordBatches) > 0 && p.ErrorCode == 0 {
+				refs = append(refs, ref{ti, pi})
 			}
 		}
 	}
+	outs := make([][]byte, len(refs))
+	errs := make([]error, len(refs))
+	parallel(len(refs), func(i int) {
+		t := &resp.Topics[refs[i].t]
+		p := &t.Partitions[refs[i].p]
+		outs[i], errs[i] = rw.Fetch(c.ctx, peer, t.Topic, p.Partition, p.RecordBatches)
+	})
+	changed := false
+	for i, r := range refs {
+		t := &resp.Topics[r.t]
+		p := &t.Partitions[r.p]
+		if err := errs[i]; err != nil {
+			if c.ctx.Err() != nil {
+				return false, c.ctx.Err()
+			}
+			c.p.log.Info("proxy: fetch refused", "listener", peer.Listener, "topic", t.Topic, "partition", p.Partition, "err", err)
+			p.ErrorCode = ErrorCode(err)
+			p.RecordBatches = nil
+			changed = true
+			continue
+		}
+		if !sameSlice(outs[i], p.RecordBatches) {
+			p.RecordBatches = outs[i]
+			changed = true
+		}
+	}
 	return changed, nil
+}
+
+// parallel runs fn(0..n-1), on up to GOMAXPROCS goroutines when n > 1.
+func parallel(n int, fn func(i int)) {
+	workers := min(n, runtime.GOMAXPROCS(0))
+	if workers <= 1 {
+		for i := 0; i < n; i++ {
+			fn(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				fn(i)
+			}
+		}()
+	}
+	wg.Wait()
 }
