@@ -80,7 +80,7 @@ func (c *clientConn) run() {
 			c.tlsIdentity = certs[0].Subject.String()
 		}
 	}
-	up, upr, err := c.p.dialUpstream(c.ctx, c.node)
+	up, upr, err := c.p.dialUpstreamRetrying(c.ctx, c.node)
 	if err != nil {
 		log.Warn("proxy: cannot reach broker", "err", err)
 		return

@@ -28,8 +28,15 @@ type Upstream struct {
 	// SASL, when set, authenticates every broker connection as the proxy's
 	// own principal (franz-go's plain or scram mechanisms).
 	SASL sasl.Mechanism
-	// DialTimeout bounds connecting and authenticating; default 10s.
+	// DialTimeout bounds one attempt to connect and authenticate;
+	// default 10s.
 	DialTimeout time.Duration
+	// RetryFor is how long a client connection waits for its broker to be
+	// reachable (a broker restart) before the proxy closes it; default
+	// 30s. Clients treat a connection closed before any answer as a
+	// configuration error (TLS or SASL mismatch), so the proxy holds
+	// their first request instead.
+	RetryFor time.Duration
 }
 
 // Listener is one client-facing endpoint: a bootstrap address plus one
@@ -112,6 +119,9 @@ func New(opts Options) (*Proxy, error) {
 	}
 	if opts.Upstream.DialTimeout <= 0 {
 		opts.Upstream.DialTimeout = 10 * time.Second
+	}
+	if opts.Upstream.RetryFor <= 0 {
+		opts.Upstream.RetryFor = 30 * time.Second
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -331,6 +341,25 @@ func (p *Proxy) dialUpstream(ctx context.Context, node int32) (net.Conn, *bufio.
 		errs = append(errs, err)
 	}
 	return nil, nil, fmt.Errorf("proxy: upstream: %w", errors.Join(errs...))
+}
+
+// dialUpstreamRetrying dials like dialUpstream, retrying with backoff for
+// Upstream.RetryFor while the broker is unreachable.
+func (p *Proxy) dialUpstreamRetrying(ctx context.Context, node int32) (net.Conn, *bufio.Reader, error) {
+	deadline := time.Now().Add(p.opts.Upstream.RetryFor)
+	backoff := 100 * time.Millisecond
+	for {
+		conn, r, err := p.dialUpstream(ctx, node)
+		if err == nil || errors.Is(err, ErrAuthentication) || time.Now().Add(backoff).After(deadline) {
+			return conn, r, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
 }
 
 func (p *Proxy) dialOne(ctx context.Context, addr string) (net.Conn, *bufio.Reader, error) {
