@@ -31,6 +31,7 @@ require (
 	golang.org/x/sync v0.21.0
 	google.golang.org/api v0.169.0
 	google.golang.org/protobuf v1.36.11
+	gopkg.in/yaml.v3 v3.0.1
 )
 
 require (
@@ -94,5 +95,4 @@ require (
 	google.golang.org/genproto v0.0.0-20240325203815-454cdb8f5daa // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20240318140521-94a12d6c2237 // indirect
 	google.golang.org/grpc v1.64.1 // indirect
-	gopkg.in/yaml.v3 v3.0.1 // indirect
 )
