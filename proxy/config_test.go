@@ -82,3 +82,24 @@ func TestParseConfigErrors(t *testing.T) {
 		t.Errorf("GSSAPI: %v, want ErrConfig", err)
 	}
 }
+
+func TestNewValidatesListeners(t *testing.T) {
+	up := proxy.Upstream{Bootstrap: []string{"127.0.0.1:9092"}}
+	for name, ls := range map[string][]proxy.Listener{
+		"none":           nil,
+		"no name":        {{Address: "127.0.0.1:0"}},
+		"duplicate name": {{Name: "a", Address: "127.0.0.1:0"}, {Name: "a", Address: "127.0.0.1:0"}},
+		"bad address":    {{Name: "a", Address: "nowhere"}},
+		"wildcard":       {{Name: "a", Address: "0.0.0.0:0"}},
+	} {
+		if _, err := proxy.New(proxy.Options{Upstream: up, Listeners: ls}); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if _, err := proxy.New(proxy.Options{Upstream: up, Listeners: []proxy.Listener{{Name: "a", Address: "0.0.0.0:0", AdvertisedHost: "proxy.example"}}}); err != nil {
+		t.Errorf("wildcard with an advertised host: %v", err)
+	}
+	if _, err := proxy.New(proxy.Options{Listeners: []proxy.Listener{{Name: "a", Address: "127.0.0.1:0"}}}); err == nil {
+		t.Error("no upstream: accepted")
+	}
+}

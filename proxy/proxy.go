@@ -47,7 +47,7 @@ type Listener struct {
 	// Address is the bootstrap host:port to listen on.
 	Address string
 	// AdvertisedHost is the host clients use to reach the proxy; default
-	// the host of Address.
+	// the host of Address (required when Address binds every interface).
 	AdvertisedHost string
 	// NodeBasePort, when > 0, puts broker N's listener on port
 	// NodeBasePort+N; zero picks a free port when a broker is first seen.
@@ -113,8 +113,12 @@ func New(opts Options) (*Proxy, error) {
 			return nil, fmt.Errorf("proxy: listener names must be set and unique (%q)", l.Name)
 		}
 		names[l.Name] = true
-		if _, _, err := net.SplitHostPort(l.Address); err != nil {
+		host, _, err := net.SplitHostPort(l.Address)
+		if err != nil {
 			return nil, fmt.Errorf("proxy: listener %s: address: %w", l.Name, err)
+		}
+		if l.AdvertisedHost == "" && (host == "" || net.ParseIP(host) != nil && net.ParseIP(host).IsUnspecified()) {
+			return nil, fmt.Errorf("proxy: listener %s binds every interface (%s): set its advertised host", l.Name, l.Address)
 		}
 	}
 	if opts.Upstream.DialTimeout <= 0 {
@@ -136,9 +140,6 @@ func (p *Proxy) Start() error {
 		host, _, _ := net.SplitHostPort(conf.Address)
 		if conf.AdvertisedHost != "" {
 			host = conf.AdvertisedHost
-		}
-		if host == "" || host == "0.0.0.0" || host == "::" {
-			host = "127.0.0.1"
 		}
 		ln, err := p.listen(conf, conf.Address)
 		if err != nil {

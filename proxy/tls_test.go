@@ -90,3 +90,48 @@ func TestProxyTLSListenerIdentityGrants(t *testing.T) {
 		t.Fatal("a client without a certificate was served")
 	}
 }
+
+// Upstream TLS: a proxy whose upstream is another proxy's TLS listener
+// (a Kafka endpoint that speaks only TLS, here with a client certificate)
+// carries produce and fetch; a wrong CA is refused.
+func TestProxyUpstreamTLS(t *testing.T) {
+	pki := newPKI(t)
+	inner := startProxy(t, nil, proxy.Listener{Name: "tls", Address: "127.0.0.1:0", TLS: &tls.Config{
+		Certificates: []tls.Certificate{pki.issue(t, "inner", true)}, ClientCAs: pki.pool, ClientAuth: tls.RequireAndVerifyClientCert}})
+	outer, err := proxy.New(proxy.Options{
+		Upstream: proxy.Upstream{Bootstrap: []string{inner.Addr("tls").String()}, TLS: &tls.Config{
+			RootCAs: pki.pool, Certificates: []tls.Certificate{pki.issue(t, "outer", false)}}},
+		Listeners: []proxy.Listener{{Name: "apps", Address: "127.0.0.1:0"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := outer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer outer.Close()
+	addr := outer.Addr("apps").String()
+	topic := createTopic(t, 1)
+	if err := client(t, addr, kgo.DefaultProduceTopic(topic)).ProduceSync(context.Background(), &kgo.Record{Value: []byte("over tls")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if rs := readAll(t, addr, topic, 1); string(rs[0].Value) != "over tls" {
+		t.Fatalf("read %q", rs[0].Value)
+	}
+
+	other := newPKI(t)
+	wrong, err := proxy.New(proxy.Options{
+		Upstream:  proxy.Upstream{Bootstrap: []string{inner.Addr("tls").String()}, TLS: &tls.Config{RootCAs: other.pool}, RetryFor: time.Second},
+		Listeners: []proxy.Listener{{Name: "apps", Address: "127.0.0.1:0"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wrong.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer wrong.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := client(t, wrong.Addr("apps").String(), kgo.RequestRetries(0)).Ping(ctx); err == nil {
+		t.Fatal("served through an upstream whose certificate the proxy must not trust")
+	}
+}
