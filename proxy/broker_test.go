@@ -84,7 +84,30 @@ func createTopic(t testing.TB, partitions int32) string {
 	if code := resp.Topics[0].ErrorCode; code != 0 {
 		t.Fatalf("create topic %s: error %d", name, code)
 	}
-	return name
+	// Wait until the broker serves every partition, so producers do not
+	// meet UNKNOWN_TOPIC_OR_PARTITION while the topic propagates.
+	for {
+		md := kmsg.NewPtrMetadataRequest()
+		mt := kmsg.NewMetadataRequestTopic()
+		mt.Topic = kmsg.StringPtr(name)
+		md.Topics = append(md.Topics, mt)
+		mresp, err := md.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ready := len(mresp.Topics) == 1 && mresp.Topics[0].ErrorCode == 0 && len(mresp.Topics[0].Partitions) == int(partitions)
+		for _, p := range mresp.Topics[0].Partitions {
+			ready = ready && p.ErrorCode == 0 && p.Leader >= 0
+		}
+		if ready {
+			return name
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("topic %s not served after creation", name)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // client returns a franz-go client bootstrapped at addr.
