@@ -2,7 +2,7 @@
 GO ?= go
 FUZZTIME ?= 20s
 
-.PHONY: test demo vet purego fuzz bench interop vectors
+.PHONY: test demo vet purego fuzz bench bench-proxy interop vectors
 
 ## test: install test tools, start the real services (OpenBao, moto), vet,
 ## run every test with the race detector (services stop at the end), then
@@ -16,10 +16,10 @@ test: vet purego
 ## purego: the core needs no cgo. Builds the pure packages and the CLI with
 ## CGO_ENABLED=0 (also for macOS and Windows), checks that their dependency
 ## graph holds no confluent-kafka-go package, and runs their tests without cgo.
-PURE = . ./registry/... ./tags ./formats/... ./internal/keyring ./cmd/tagseal ./testvectors/...
+PURE = . ./registry/... ./tags ./formats/... ./internal/keyring ./proxy ./cmd/tagseal ./testvectors/...
 purego:
 	CGO_ENABLED=0 $(GO) build $(PURE) ./kms/... ./examples/franz ./examples/prometheus
-	@if CGO_ENABLED=0 $(GO) list -deps . ./registry ./cmd/tagseal | grep confluent-kafka-go; then echo "purego: the core depends on confluent-kafka-go"; exit 1; fi
+	@if CGO_ENABLED=0 $(GO) list -deps . ./registry ./proxy ./cmd/tagseal | grep confluent-kafka-go; then echo "purego: the core depends on confluent-kafka-go"; exit 1; fi
 	GOOS=darwin GOARCH=arm64 CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/tagseal
 	GOOS=windows GOARCH=amd64 CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/tagseal
 	CGO_ENABLED=0 $(GO) test -count=1 $(PURE)
@@ -53,4 +53,11 @@ bench:
 	$(GO) test ./bench -run '^$$' -bench 'Serde|Floor|Guard' -benchmem -count $(BENCHCOUNT) | tee bench/out.txt
 	$(GO) test ./bench -run '^$$' -bench 'Parallel' -benchmem -count $(BENCHCOUNT) -cpu 1,2 | tee -a bench/out.txt
 	$(GO) run ./bench/report < bench/out.txt > bench/RESULTS.md
+	cat bench/PROXY.md >> bench/RESULTS.md
 	cat bench/RESULTS.md
+
+## bench-proxy: records/s with the real broker, direct vs through tagseal
+## proxy (no rules, three encrypted fields); raw output in bench/proxy-out.txt,
+## the table lives in bench/PROXY.md (appended to RESULTS.md by make bench).
+bench-proxy:
+	scripts/with-services.sh $(GO) test ./bench -run '^$$' -bench ProxyThroughput -benchtime 3x -count 3 | tee bench/proxy-out.txt

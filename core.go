@@ -344,6 +344,15 @@ type fieldCrypter struct {
 	deks    []dekMemo
 	nonces  keyring.NonceSource
 	ad      []byte // associated data of the current field, when binding
+	// keepSealed (write only) leaves a value alone when it already opens
+	// under the outermost rule's DEK: SealPayload on a record a CSFLE
+	// client encrypted itself.
+	keepSealed bool
+	probe      []byte // plaintext of a keepSealed probe, discarded
+	// allow (read only), when not nil, says which KEKs may be used: a rule
+	// whose KEK is not allowed stops the chain and the value stays as
+	// stored (OpenPayload).
+	allow func(kekName string) bool
 }
 
 // bindingLabel starts the associated data of bound ciphertexts, so they can
@@ -393,6 +402,10 @@ func (c *core) crypter(ctx context.Context, p *compiled, subject string, write b
 // last core and plan (they stay reachable only until the pool is cleared).
 func (f *fieldCrypter) release() {
 	f.ctx = nil
+	f.keepSealed, f.allow = false, nil
+	if cap(f.probe) > maxPooledBuffer {
+		f.probe = nil
+	}
 	f.deks = f.deks[:0]
 	for i := range f.bufs {
 		if cap(f.bufs[i]) > maxPooledBuffer {
@@ -451,6 +464,9 @@ func (f *fieldCrypter) readDEK(rk *keyring.Rule, version int) (*keyring.DEK, err
 // rule that applies, in declaration order on write and reverse on read. The
 // result lives in the crypter's buffers until the next call.
 func (f *fieldCrypter) Transform(path string, asString bool, rules []int, value, _ []byte) ([]byte, error) {
+	if f.write && f.keepSealed && f.sealed(path, asString, rules, value) {
+		return value, nil
+	}
 	cur, applied := value, 0
 	for i := range rules {
 		ri := rules[i]
@@ -460,6 +476,9 @@ func (f *fieldCrypter) Transform(path string, asString bool, rules []int, value,
 		r := &f.p.rules.Field[ri]
 		if f.write && !r.Write || !f.write && !r.Read {
 			continue
+		}
+		if f.allow != nil && !f.allow(f.p.fieldKeys[ri].KEKName()) {
+			break // the outer layer stays closed, so do the inner ones
 		}
 		slot := applied % 2
 		f.ad = associatedData(f.ad, f.c.bind, f.subject, path)
@@ -482,6 +501,48 @@ func (f *fieldCrypter) Transform(path string, asString bool, rules []int, value,
 		cur, applied = out, applied+1
 	}
 	return cur, nil
+}
+
+// sealed reports whether value already opens under the DEK of the last
+// rule that would seal it (the outermost layer): then it is ciphertext a
+// CSFLE client wrote, and sealing it again would make it unreadable. Only
+// DEK versions up to the current write version are tried, so no input can
+// make the probe ask the registry for keys that do not exist.
+func (f *fieldCrypter) sealed(path string, asString bool, rules []int, value []byte) bool {
+	ri := -1
+	for _, i := range rules {
+		if f.p.rules.Field[i].Write {
+			ri = i
+		}
+	}
+	if ri < 0 {
+		return false
+	}
+	rk := f.p.fieldKeys[ri]
+	if rk.Err() != nil || !keyring.MaybeStored(rk, asString, value) {
+		return false
+	}
+	ct, version, tmp, err := keyring.ParseStored(rk, asString, value, f.tmp)
+	f.tmp = tmp
+	if err != nil {
+		return false
+	}
+	e, err := f.writeDEK(rk)
+	if err != nil {
+		return false
+	}
+	if version != 0 && version != e.Version() {
+		if version < 1 || version > e.Version() {
+			return false
+		}
+		if e, err = f.readDEK(rk, version); err != nil {
+			return false
+		}
+	}
+	f.ad = associatedData(f.ad, f.c.bind, f.subject, path)
+	var ok bool
+	f.probe, ok = keyring.Opens(e, ct, f.ad, f.probe[:0])
+	return ok
 }
 
 func (f *fieldCrypter) apply(rk *keyring.Rule, asString bool, value, dst []byte) ([]byte, error) {

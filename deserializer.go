@@ -165,26 +165,33 @@ func (d *Deserializer) source(ctx context.Context, topic string, ref schemaRef) 
 // subject-qualified as Confluent does (GetBySubjectAndID): the same id
 // carries each subject's own rules and metadata. Answers are kept per
 // (subject, ref) for the serde's life.
-func (d *Deserializer) writerSchema(ctx context.Context, topic string, ref schemaRef) (registry.Schema, error) {
+func (c *core) writerSchema(ctx context.Context, topic string, ref schemaRef) (registry.Schema, error) {
 	var info registry.Schema
-	// The subject from the topic alone: record strategies need the writer
-	// schema to name theirs, and fail here.
-	subject, err := d.subject(ctx, topic, registry.Schema{})
+	// The subject from the topic alone; record strategies need the writer
+	// schema to name theirs: the id's schema as first registered names it,
+	// then the id is fetched under that subject.
+	subject, err := c.subject(ctx, topic, registry.Schema{})
 	if err != nil && ref.id > 0 {
-		return info, err
+		bare, berr := c.registry.SchemaByID(ctx, "", ref.id)
+		if berr != nil {
+			return info, registryErr(berr, "schema id "+strconv.Itoa(ref.id))
+		}
+		if subject, err = c.subject(ctx, topic, bare); err != nil {
+			return info, err
+		}
 	}
 	key := writerKey{subject: subject, ref: ref}
-	if v, ok := d.writers.Load(key); ok {
+	if v, ok := c.writers.Load(key); ok {
 		return *v.(*registry.Schema), nil
 	}
 	if ref.id > 0 {
-		if info, err = d.registry.SchemaByID(ctx, subject, ref.id); err != nil {
+		if info, err = c.registry.SchemaByID(ctx, subject, ref.id); err != nil {
 			return info, registryErr(err, "schema id "+strconv.Itoa(ref.id))
 		}
-	} else if info, err = d.registry.SchemaByGUID(ctx, ref.guid.String()); err != nil {
+	} else if info, err = c.registry.SchemaByGUID(ctx, ref.guid.String()); err != nil {
 		return info, registryErr(err, "schema GUID "+ref.guid.String())
 	}
-	d.writers.Store(key, &info)
+	c.writers.Store(key, &info)
 	return info, nil
 }
 

@@ -28,6 +28,7 @@ type Serializer struct {
 	resolved  sync.Map // resolveKey → resolution
 	latestTTL time.Duration
 	hot       atomic.Pointer[hotTarget]
+	seals     sync.Map // sealKey → *sealEntry, for SealPayload
 }
 
 type resolveKey struct{ subject, schema string }

@@ -14,6 +14,7 @@ TARGETS=(
   ./internal/keyring:FuzzStoredValue
   ./serde:FuzzAvroLeak
   ./serde:FuzzProtoLeak
+  ./proxy:FuzzProduceBatches
 )
 # fuzz_target runs one target. On Go < 1.27 the coordinator can end a clean
 # run with a bare "context deadline exceeded" at the -fuzztime boundary

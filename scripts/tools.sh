@@ -33,3 +33,11 @@ if [ ! -f "$TOOLS/kafka/libs/.complete" ]; then
     -DoutputDirectory="$TOOLS/kafka/libs" -DincludeScope=runtime
   touch "$TOOLS/kafka/libs/.complete"
 fi
+
+if [ ! -f "$TOOLS/kafka-cli/libs/.complete" ]; then
+  echo "tools: resolving Kafka's console clients (kafka-tools) into $TOOLS/kafka-cli/libs" >&2
+  rm -rf "$TOOLS/kafka-cli/libs"
+  mvn -q -B -f scripts/kafka/cli-pom.xml dependency:copy-dependencies \
+    -DoutputDirectory="$TOOLS/kafka-cli/libs" -DincludeScope=runtime
+  touch "$TOOLS/kafka-cli/libs/.complete"
+fi

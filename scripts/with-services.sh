@@ -3,7 +3,9 @@
 # free ports, and stops them when the command ends (whatever its outcome):
 #   OpenBao dev server (Vault transit API) → TAGSEAL_VAULT_ADDR, TAGSEAL_VAULT_TOKEN
 #   moto server (AWS KMS API)              → TAGSEAL_AWS_ENDPOINT
-#   Apache Kafka, one KRaft node           → TAGSEAL_KAFKA_BOOTSTRAP
+#   Apache Kafka, one KRaft node           → TAGSEAL_KAFKA_BOOTSTRAP (PLAINTEXT)
+#     and its SASL_PLAINTEXT listener      → TAGSEAL_KAFKA_SASL_BOOTSTRAP (PLAIN,
+#     SCRAM-SHA-256/512; user tagseal, password tagseal-secret)
 # Usage: scripts/with-services.sh go test ./...
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -71,15 +73,21 @@ echo "services: moto (AWS KMS) at $TAGSEAL_AWS_ENDPOINT" >&2
 # Apache Kafka: one node acting as broker and controller (KRaft).
 KAFKA_PORT=$(free_port)
 KAFKA_CONTROLLER_PORT=$(free_port)
+KAFKA_SASL_PORT=$(free_port)
 mkdir -p "$RUN/kafka"
 cat >"$RUN/kafka/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,SASL_PLAINTEXT://127.0.0.1:$KAFKA_SASL_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,SASL_PLAINTEXT://127.0.0.1:$KAFKA_SASL_PORT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_tagseal="tagseal-secret";
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 log.dirs=$RUN/kafka/data
 offsets.topic.replication.factor=1
 transaction.state.log.replication.factor=1
@@ -89,12 +97,15 @@ log.cleaner.backoff.ms=500
 PROPS
 KAFKA_CP="$TOOLS/kafka/libs/*"
 KAFKA_ID=$(java -cp "$KAFKA_CP" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
-java -cp "$KAFKA_CP" kafka.tools.StorageTool format -t "$KAFKA_ID" -c "$RUN/kafka/server.properties" >"$RUN/kafka-format.log" 2>&1 \
+java -cp "$KAFKA_CP" kafka.tools.StorageTool format -t "$KAFKA_ID" -c "$RUN/kafka/server.properties" \
+  --add-scram 'SCRAM-SHA-256=[name=tagseal,password=tagseal-secret]' \
+  --add-scram 'SCRAM-SHA-512=[name=tagseal,password=tagseal-secret]' >"$RUN/kafka-format.log" 2>&1 \
   || { cat "$RUN/kafka-format.log" >&2; exit 1; }
 java -Xms256m -Xmx512m -cp "$KAFKA_CP" kafka.Kafka "$RUN/kafka/server.properties" >"$RUN/kafka.log" 2>&1 &
 PIDS+=($!)
 wait_port "$KAFKA_PORT" 90 Kafka || { tail -n 50 "$RUN/kafka.log" >&2; exit 1; }
 export TAGSEAL_KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT
-echo "services: Kafka at $TAGSEAL_KAFKA_BOOTSTRAP" >&2
+export TAGSEAL_KAFKA_SASL_BOOTSTRAP=127.0.0.1:$KAFKA_SASL_PORT
+echo "services: Kafka at $TAGSEAL_KAFKA_BOOTSTRAP (SASL at $TAGSEAL_KAFKA_SASL_BOOTSTRAP)" >&2
 
 "$@"

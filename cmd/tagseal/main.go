@@ -10,6 +10,7 @@
 //	tagseal vectors generate, verify and cross-check the test vectors
 //	tagseal conformance run an implementation (a testee) over the vectors
 //	tagseal registry serve an in-memory Schema Registry for development
+//	tagseal proxy   run the Kafka protocol proxy that encrypts and decrypts fields
 package main
 
 import (
@@ -45,6 +46,9 @@ commands:
   registry
           serve: run an in-memory Schema Registry and DEK Registry over HTTP
           for local development (tagseal registry serve --listen ADDR)
+  proxy   run a Kafka protocol proxy that encrypts tagged fields of
+          produced records and decrypts them for granted consumers
+          (tagseal proxy --config FILE)
 `
 
 func main() {
@@ -73,6 +77,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runConformance(args[1:], stdin, stdout, stderr)
 	case "registry":
 		return runRegistry(args[1:], stdout, stderr)
+	case "proxy":
+		return runProxy(args[1:], stdout, stderr)
 	case "demo":
 		if err := runDemo(stdout); err != nil {
 			fmt.Fprintln(stderr, "tagseal demo:", err)

@@ -987,6 +987,50 @@ func ParseStored(rk *Rule, asString bool, stored, tmp []byte) (ct []byte, versio
 	return ct, 0, tmp, nil
 }
 
+// MaybeStored is a cheap, allocation-free test of whether stored could be
+// a value Seal wrote under rk: long enough for the algorithm's nonce and
+// tag (and the version prefix when the rule rotates DEKs) and, for
+// strings, well-formed padded base64. It says nothing about the key: Opens
+// decides.
+func MaybeStored(rk *Rule, asString bool, stored []byte) bool {
+	minRaw := gcmNonceSize + gcmTagSize
+	if rk.algorithm == AES256SIV {
+		minRaw = 16
+	}
+	if rk.rotated() {
+		minRaw += 5
+	}
+	if !asString {
+		return len(stored) >= minRaw
+	}
+	if len(stored)%4 != 0 || len(stored) < base64.StdEncoding.EncodedLen(minRaw) {
+		return false
+	}
+	for i, c := range stored {
+		switch {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '+', c == '/':
+		case c == '=' && i >= len(stored)-2:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// Opens reports whether ct authenticates under DEK e, appending the
+// plaintext to dst. Unlike Open it builds no error, so probing plaintext
+// that is not ciphertext costs no allocation with AES-GCM DEKs.
+func Opens(e *DEK, ct, ad, dst []byte) ([]byte, bool) {
+	if e.cipher.daead == nil && len(ct) < gcmNonceSize+gcmTagSize {
+		return dst, false
+	}
+	out, err := e.cipher.open(dst, ct, ad)
+	if err != nil {
+		return dst, false
+	}
+	return out, true
+}
+
 // Open appends the plaintext of ciphertext ct to dst.
 func Open(e *DEK, ct, ad, dst []byte) ([]byte, error) {
 	pt, err := e.cipher.open(dst, ct, ad)
