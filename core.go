@@ -646,9 +646,9 @@ func (c *core) decryptPayload(ctx context.Context, p *compiled, subject string, 
 
 func registryErr(err error, what string) error {
 	if errors.Is(err, registry.ErrNotFound) {
-		return fmt.Errorf("%w: %s: %v", ErrSchemaNotFound, what, err)
+		return fmt.Errorf("%w: %s: %w", ErrSchemaNotFound, what, err)
 	}
-	return fmt.Errorf("%w: %s: %v", ErrRegistry, what, err)
+	return fmt.Errorf("%w: %s: %w", ErrRegistry, what, err)
 }
 
 // sizeHint estimates the framed size of a record once its tagged values are

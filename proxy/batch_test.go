@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"log/slog"
 	"slices"
@@ -13,6 +14,9 @@ import (
 	"github.com/klauspost/compress/s2"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tagseal/tagseal"
+	"github.com/tagseal/tagseal/registry"
 )
 
 // Codecs by their attribute value; snappyXerial is snappy in the Java
@@ -303,6 +307,10 @@ func TestErrorCodes(t *testing.T) {
 		{nil, 0},
 		{&RecordError{Err: errors.New("x")}, 87},
 		{context.DeadlineExceeded, 7},
+		{fmt.Errorf("%w: get DEK: %w", tagseal.ErrRegistry, &registry.Error{StatusCode: 503}), 7},
+		{fmt.Errorf("%w: register KEK: %w", tagseal.ErrRegistry, &registry.Error{StatusCode: 422}), 87},
+		{fmt.Errorf("%w: schema 7: %w", tagseal.ErrSchemaNotFound, &registry.Error{StatusCode: 404}), 87},
+		{fmt.Errorf("%w: vault", tagseal.ErrKMSUnavailable), 7},
 		{errors.New("other"), -1},
 	} {
 		if got := ErrorCode(tc.err); got != tc.code {

@@ -130,20 +130,28 @@ const (
 //	ErrLegacyBatch                        UNSUPPORTED_FOR_MESSAGE_FORMAT (43)
 //	ErrCorruptBatch                       CORRUPT_MESSAGE (2)
 //	ErrBatchTooLarge                      MESSAGE_TOO_LARGE (10)
-//	KMS, registry or context failures     REQUEST_TIMED_OUT (7, retriable: producers retry)
+//	KMS or registry unavailable, deadline REQUEST_TIMED_OUT (7, retriable: producers retry)
+//	other registry answers (4xx)          INVALID_RECORD (87: retrying cannot help)
 //	anything else                         UNKNOWN_SERVER_ERROR (-1)
 //
-// Key errors (KMS unavailable, DEK registry down) are reported as
-// retriable whether or not they surface inside a RecordError.
+// Outages (KMS unavailable, registry down or answering 5xx/429) are reported
+// as retriable whether or not they surface inside a RecordError; a registry
+// that refuses the request (a KEK name it rejects, a schema it does not
+// have) fails the produce, so idempotent producers do not retry forever.
 func ErrorCode(err error) int16 {
 	switch {
 	case err == nil:
 		return codeNone
 	case errors.Is(err, tagseal.ErrEncryptionDowngrade):
 		return codePolicyViolation
-	case errors.Is(err, tagseal.ErrKMSUnavailable), errors.Is(err, tagseal.ErrRegistry),
+	case errors.Is(err, tagseal.ErrKMSUnavailable), errors.Is(err, registry.ErrUnavailable),
 		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		// Transient: the producer retries.
 		return codeRequestTimedOut
+	case errors.Is(err, tagseal.ErrRegistry), errors.Is(err, tagseal.ErrSchemaNotFound):
+		// A registry answer that retrying will not change (4xx): fail the
+		// produce instead of letting idempotent producers retry forever.
+		return codeInvalidRecord
 	case errors.Is(err, ErrRejected):
 		return codeInvalidRecord
 	case errors.Is(err, ErrLegacyBatch):

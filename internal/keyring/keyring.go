@@ -433,7 +433,7 @@ func (k *Keyring) loadWriteDEK(ctx context.Context, rk *Rule, subject string) (*
 	dek, err := k.dekRegistry.DEK(ctx, rk.kekName, subject, rk.algorithm, 0, false)
 	found := err == nil
 	if err != nil && !errors.Is(err, registry.ErrNotFound) {
-		return nil, fmt.Errorf("%w: get DEK: %v", ErrRegistry, err)
+		return nil, fmt.Errorf("%w: get DEK: %w", ErrRegistry, err)
 	}
 	expired := found && rk.rotated() && (k.now().UnixMilli()-dek.Ts)/millisPerDay >= int64(rk.expiryDays)
 	if found && !expired {
@@ -480,12 +480,12 @@ func (k *Keyring) createDEK(ctx context.Context, kek *registry.KEK, rk *Rule, su
 		return &dek, raw, nil
 	}
 	if !errors.Is(err, registry.ErrConflict) {
-		return nil, nil, fmt.Errorf("%w: register DEK: %v", ErrRegistry, err)
+		return nil, nil, fmt.Errorf("%w: register DEK: %w", ErrRegistry, err)
 	}
 	// Another producer won the race: use its DEK.
 	dek, err = k.dekRegistry.DEK(ctx, rk.kekName, subject, rk.algorithm, version, false)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: get DEK after conflict: %v", ErrRegistry, err)
+		return nil, nil, fmt.Errorf("%w: get DEK after conflict: %w", ErrRegistry, err)
 	}
 	return &dek, nil, nil
 }
@@ -573,7 +573,7 @@ func (k *Keyring) loadReadDEK(ctx context.Context, rk *Rule, subject string, ver
 		if errors.Is(err, registry.ErrNotFound) {
 			return nil, fmt.Errorf("%w: KEK %q, subject %q, %s, version %d (%w)", ErrDEKNotFound, rk.kekName, subject, rk.algorithm, max(version, 1), ErrKeyShredded)
 		}
-		return nil, fmt.Errorf("%w: get DEK: %v", ErrRegistry, err)
+		return nil, fmt.Errorf("%w: get DEK: %w", ErrRegistry, err)
 	}
 	if dek.Deleted && !k.readDeleted {
 		return nil, fmt.Errorf("%w: DEK of KEK %q, subject %q, version %d was deleted", ErrKeyShredded, rk.kekName, subject, dek.Version)
@@ -650,7 +650,7 @@ func (k *Keyring) loadKEK(ctx context.Context, rk *Rule, read bool) (*registry.K
 		return &kek, nil
 	}
 	if !errors.Is(err, registry.ErrNotFound) {
-		return nil, fmt.Errorf("%w: get KEK: %v", ErrRegistry, err)
+		return nil, fmt.Errorf("%w: get KEK: %w", ErrRegistry, err)
 	}
 	if read {
 		return nil, fmt.Errorf("%w: %q (%w)", ErrKEKNotFound, rk.kekName, ErrKeyShredded)
@@ -663,11 +663,11 @@ func (k *Keyring) loadKEK(ctx context.Context, rk *Rule, read bool) (*registry.K
 		return &kek, nil
 	}
 	if !errors.Is(err, registry.ErrConflict) {
-		return nil, fmt.Errorf("%w: register KEK: %v", ErrRegistry, err)
+		return nil, fmt.Errorf("%w: register KEK: %w", ErrRegistry, err)
 	}
 	kek, err = k.dekRegistry.KEK(ctx, rk.kekName, false)
 	if err != nil {
-		return nil, fmt.Errorf("%w: get KEK after conflict: %v", ErrRegistry, err)
+		return nil, fmt.Errorf("%w: get KEK after conflict: %w", ErrRegistry, err)
 	}
 	return &kek, nil
 }
@@ -920,7 +920,7 @@ func (k *Keyring) loadNextDEK(ctx context.Context, rk *Rule, subject string, spe
 	dek, err := k.dekRegistry.DEK(ctx, rk.kekName, subject, rk.algorithm, 0, false)
 	found := err == nil
 	if err != nil && !errors.Is(err, registry.ErrNotFound) {
-		return nil, fmt.Errorf("%w: get DEK: %v", ErrRegistry, err)
+		return nil, fmt.Errorf("%w: get DEK: %w", ErrRegistry, err)
 	}
 	if found && dek.Version > spentVersion && (k.now().UnixMilli()-dek.Ts)/millisPerDay < int64(rk.expiryDays) {
 		k.mu.RLock()
