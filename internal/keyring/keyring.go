@@ -354,15 +354,25 @@ func (k *Keyring) fresh(e *DEK) bool {
 	return k.ttl <= 0 || k.now().Sub(e.loaded) < k.ttl
 }
 
-func (k *Keyring) expired(rk *Rule, e *DEK) bool {
-	return rk.rotated() && (k.now().UnixMilli()-e.ts)/millisPerDay >= int64(rk.expiryDays)
+// usable says a write DEK may still be used: fresh, and not past the rule's
+// expiry; one reading of the clock (the hot path's only one; clock reads
+// are not free on every host).
+func (k *Keyring) usable(rk *Rule, e *DEK) bool {
+	if k.ttl <= 0 && !rk.rotated() {
+		return true
+	}
+	now := k.now()
+	if k.ttl > 0 && now.Sub(e.loaded) >= k.ttl {
+		return false
+	}
+	return !rk.rotated() || (now.UnixMilli()-e.ts)/millisPerDay < int64(rk.expiryDays)
 }
 
 // WriteDEK returns the DEK new ciphertexts use: version 1, or with rotation
 // the latest version, replaced by a new one when it is older than the
 // rule's expiry. A failed refresh keeps the cached DEK in service.
 func (k *Keyring) WriteDEK(ctx context.Context, rk *Rule, subject string) (*DEK, error) {
-	if h := rk.hot.Load(); h != nil && h.k == k && h.subject == subject && k.fresh(h.e) && !k.expired(rk, h.e) {
+	if h := rk.hot.Load(); h != nil && h.k == k && h.subject == subject && k.usable(rk, h.e) {
 		if k.hooks.DEKCache != nil {
 			k.hooks.DEKCache(rk.kekName, subject, rk.algorithm, true, true)
 		}
@@ -380,7 +390,7 @@ func (k *Keyring) writeDEKSlow(ctx context.Context, rk *Rule, subject string) (*
 	k.mu.RLock()
 	cached := k.write[key]
 	k.mu.RUnlock()
-	if cached != nil && k.fresh(cached) && !k.expired(rk, cached) {
+	if cached != nil && k.usable(rk, cached) {
 		if k.hooks.DEKCache != nil {
 			k.hooks.DEKCache(rk.kekName, subject, rk.algorithm, true, true)
 		}
@@ -393,7 +403,7 @@ func (k *Keyring) writeDEKSlow(ctx context.Context, rk *Rule, subject string) (*
 		k.mu.RLock()
 		e := k.write[key]
 		k.mu.RUnlock()
-		if e != nil && e != cached && k.fresh(e) && !k.expired(rk, e) {
+		if e != nil && e != cached && k.usable(rk, e) {
 			return e, nil // loaded by a flight that ended after our first look
 		}
 		e, err := k.loadWriteDEK(ctx, rk, subject)
