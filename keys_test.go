@@ -167,6 +167,9 @@ func TestUsageLimitWithoutRotation(t *testing.T) {
 // Without an observer and without a limit (a non-rotating rule), a warm
 // serializer allocates exactly what it did: the hooks cost nothing.
 func TestObserverNilCostsNoAllocation(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not stable under -race (sync.Pool drops items); make purego runs this test without it")
+	}
 	ctx := context.Background()
 	measure := func(params map[string]string, obs tagseal.Observer) float64 {
 		reg := keysRegistry(t, "alloc-value", params)

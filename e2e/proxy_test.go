@@ -33,7 +33,10 @@ import (
 // connected directly to the broker prove the bytes are Confluent's. The
 // registry is the test binary's registry.Memory over HTTP (pureRegistry).
 
-const proxySecret = "e2e-proxy-secret"
+// proxySecret is pureSecret: Confluent's encryption executor is
+// process-wide and refuses a second value for a RuleConfig key, so every
+// test of this binary that uses Confluent's CSFLE serdes shares one secret.
+const proxySecret = pureSecret
 
 // personSchema is a JSON Schema with three tagged fields.
 const personSchema = `{"type":"object","title":"Person","properties":{

@@ -1,0 +1,5 @@
+//go:build !race
+
+package tagseal_test
+
+const raceEnabled = false
