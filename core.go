@@ -38,7 +38,8 @@ type compiled struct {
 // is keyed by its id alone.
 //
 //	core.plans      planKey{subject, writer ref, reader id} → compiled plan, rules, rule keys
-//	core.writers    writerKey{subject, ref}                 → writer schema as fetched with ?subject= (registry.Schema)
+//	core.writers    writerKey{subject, ref}                 → writer schema as the subject sees it (registry.SubjectSchema):
+//	                                                          an id fetched with ?subject=, a GUID's content looked up under the subject
 //	core.latest     latestKey{subject, metadata}            → latest (or latest-with-metadata) version
 //	core.subjects   topic                                   → subject (topic strategy only; serde type is fixed per core)
 //	core.names      nameKey{schema type, schema text}       → record name, for record strategies
@@ -120,7 +121,7 @@ type core struct {
 	names map[nameKey]string // record name, for record strategies
 
 	subjects  sync.Map // topic → subject, for the topic strategy
-	writers   sync.Map // writerKey → *registry.Schema (immutable)
+	writers   sync.Map // writerKey → *registry.SubjectSchema (immutable)
 	latest    sync.Map // latestKey → *latestEntry
 	latestTTL time.Duration
 	now       func() time.Time

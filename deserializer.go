@@ -2,6 +2,7 @@ package tagseal
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"strconv"
 	"sync/atomic"
@@ -131,10 +132,11 @@ func (d *Deserializer) source(ctx context.Context, topic string, ref schemaRef) 
 	if h := d.hot.Load(); fixed && h != nil && h.ref == ref && h.topic == topic {
 		return h, nil
 	}
-	writer, err := d.writerSchema(ctx, topic, ref)
+	written, err := d.writerSchema(ctx, topic, ref)
 	if err != nil {
 		return nil, err
 	}
+	writer := written.Schema
 	src := &source{topic: topic, ref: ref, protobuf: writer.SchemaType == TypeProtobuf}
 	if src.subject, err = d.subject(ctx, topic, writer); err != nil {
 		return nil, err
@@ -161,35 +163,79 @@ func (d *Deserializer) source(ctx context.Context, topic string, ref schemaRef) 
 	return src, nil
 }
 
-// writerSchema returns the schema a payload was written with, fetched
-// subject-qualified as Confluent does (GetBySubjectAndID): the same id
-// carries each subject's own rules and metadata. Answers are kept per
-// (subject, ref) for the serde's life.
-func (c *core) writerSchema(ctx context.Context, topic string, ref schemaRef) (registry.Schema, error) {
-	var info registry.Schema
-	// The subject from the topic alone; record strategies need the writer
-	// schema to name theirs: the id's schema as first registered names it,
-	// then the id is fetched under that subject.
-	subject, err := c.subject(ctx, topic, registry.Schema{})
-	if err != nil && ref.id > 0 {
-		bare, berr := c.registry.SchemaByID(ctx, "", ref.id)
-		if berr != nil {
-			return info, registryErr(berr, "schema id "+strconv.Itoa(ref.id))
+// writerSchema returns the schema a payload was written with, as the
+// subject of topic sees it: the same id or GUID carries each subject's own
+// rules and metadata. A numeric id is fetched subject-qualified, as
+// Confluent does (GetBySubjectAndID). A GUID names schema content, not a
+// subject version, so its text is looked up under the subject, which
+// answers with that subject's version of it (ID and Subject set); only when
+// the subject has no version with that content does the registry's
+// unqualified answer stand (ID 0, not kept), as it does for an id the
+// subject never had. Answers are kept per (subject, ref) for the serde's
+// life.
+func (c *core) writerSchema(ctx context.Context, topic string, ref schemaRef) (registry.SubjectSchema, error) {
+	var bare *registry.Schema // the unqualified answer, once fetched
+	fetchBare := func() (*registry.Schema, error) {
+		if bare != nil {
+			return bare, nil
 		}
-		if subject, err = c.subject(ctx, topic, bare); err != nil {
-			return info, err
+		var s registry.Schema
+		var err error
+		if ref.id > 0 {
+			if s, err = c.registry.SchemaByID(ctx, "", ref.id); err != nil {
+				return nil, registryErr(err, "schema id "+strconv.Itoa(ref.id))
+			}
+		} else if s, err = c.registry.SchemaByGUID(ctx, ref.guid.String()); err != nil {
+			return nil, registryErr(err, "schema GUID "+ref.guid.String())
+		}
+		bare = &s
+		return bare, nil
+	}
+	// The subject from the topic alone; record strategies need the writer
+	// schema to name theirs: the schema as first registered names it, then
+	// it is fetched under that subject.
+	subject, err := c.subject(ctx, topic, registry.Schema{})
+	if err != nil {
+		b, berr := fetchBare()
+		if berr != nil {
+			return registry.SubjectSchema{}, berr
+		}
+		if subject, err = c.subject(ctx, topic, *b); err != nil {
+			return registry.SubjectSchema{}, err
 		}
 	}
 	key := writerKey{subject: subject, ref: ref}
 	if v, ok := c.writers.Load(key); ok {
-		return *v.(*registry.Schema), nil
+		return *v.(*registry.SubjectSchema), nil
 	}
+	var info registry.SubjectSchema
 	if ref.id > 0 {
-		if info, err = c.registry.SchemaByID(ctx, subject, ref.id); err != nil {
+		s, err := c.registry.SchemaByID(ctx, subject, ref.id)
+		if err != nil {
 			return info, registryErr(err, "schema id "+strconv.Itoa(ref.id))
 		}
-	} else if info, err = c.registry.SchemaByGUID(ctx, ref.guid.String()); err != nil {
-		return info, registryErr(err, "schema GUID "+ref.guid.String())
+		info = registry.SubjectSchema{Schema: s, Subject: subject, ID: ref.id}
+	} else {
+		b, err := fetchBare()
+		if err != nil {
+			return info, err
+		}
+		content := registry.Schema{SchemaType: b.SchemaType, Schema: b.Schema, References: b.References}
+		meta, err := c.registry.Lookup(ctx, subject, content, false)
+		switch {
+		case err == nil && meta.Schema.Schema != "":
+			info = meta
+			info.Subject = subject
+			if info.GUID == "" {
+				info.GUID = ref.guid.String()
+			}
+		case err == nil || errors.Is(err, registry.ErrNotFound):
+			// Not kept: once the subject registers the content, its
+			// own version applies.
+			return registry.SubjectSchema{Schema: *b, GUID: ref.guid.String()}, nil
+		default:
+			return info, registryErr(err, "schema GUID "+ref.guid.String()+" under subject "+subject)
+		}
 	}
 	c.writers.Store(key, &info)
 	return info, nil

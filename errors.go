@@ -73,6 +73,10 @@ var (
 	// ErrDecryptionFailed: authentication of a ciphertext failed (tampered,
 	// or encrypted under another key).
 	ErrDecryptionFailed = keyring.ErrDecryptionFailed
+	// ErrNoSchemaGUID: SchemaIDInHeader is set, and the registry gives the
+	// schema to write with no GUID (registries before Confluent Platform 8
+	// have none), so the record header cannot name it.
+	ErrNoSchemaGUID = errors.New("tagseal: the registry gives the schema no GUID")
 	// ErrRegistry: the schema or DEK registry answered with an unexpected error.
 	ErrRegistry = keyring.ErrRegistry
 )

@@ -174,26 +174,20 @@ func (s *Serializer) sealTarget(ctx context.Context, topic string, ref schemaRef
 			return e, nil
 		}
 	}
-	writer, err := s.writerSchema(ctx, topic, ref)
+	written, err := s.writerSchema(ctx, topic, ref)
 	if err != nil {
 		return nil, err
 	}
+	writer, id := written.Schema, written.ID
 	subject, err := s.subject(ctx, topic, writer)
 	if err != nil {
 		return nil, err
 	}
-	id := ref.id
 	if id == 0 {
 		// A GUID names schema content, not a subject version: the rules
-		// are those of the subject's version with that content.
-		meta, err := s.registry.Lookup(ctx, subject, registry.Schema{SchemaType: writer.SchemaType, Schema: writer.Schema, References: writer.References}, false)
-		if err != nil {
-			return nil, registryErr(err, "schema GUID "+ref.guid.String()+" under subject "+subject)
-		}
-		writer, id = meta.Schema, meta.ID
-		if writer.Schema == "" {
-			return nil, fmt.Errorf("%w: schema GUID %s under subject %s", ErrSchemaNotFound, ref.guid, subject)
-		}
+		// are those of the subject's version with that content, and a
+		// subject without one has none to seal with.
+		return nil, fmt.Errorf("%w: schema GUID %s under subject %s", ErrSchemaNotFound, ref.guid, subject)
 	}
 	if s.guarded() {
 		if err := s.checkDowngrade(ctx, subject, &registry.SubjectSchema{Schema: writer, Subject: subject, ID: id}); err != nil {

@@ -279,8 +279,8 @@ func TestSealPayloadEncryptPayload(t *testing.T) {
 // prefix: the body is sealed, the headers are only read.
 func TestSealPayloadGUIDHeader(t *testing.T) {
 	ctx := context.Background()
-	// users-value first: a GUID names content, and the Deserializer reads
-	// it with the rules of the version that registered it first.
+	// A GUID names content shared by users-value (rules) and plain-value
+	// (none): each topic's subject decides the rules it is read with.
 	reg := registry.NewMemory()
 	if _, err := reg.Register(ctx, "users-value", registry.Schema{Schema: payloadSchema,
 		RuleSet: &registry.RuleSet{DomainRules: []registry.Rule{payloadRule("kek-payload", tagseal.AES256GCM)}}}, false); err != nil {

@@ -134,7 +134,9 @@ func (s *Serializer) SerializeWithHeaders(ctx context.Context, topic string, v a
 	}
 	guid, err := uuid.Parse(meta.GUID)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: SchemaIDInHeader needs the schema's GUID, and the registry gave %q", ErrRegistry, meta.GUID)
+		// lookup fills the GUID in; a registry that has none cannot name
+		// the schema in a header.
+		return nil, nil, fmt.Errorf("%w: subject %s, schema id %d: the registry gave GUID %q", ErrNoSchemaGUID, subject, meta.ID, meta.GUID)
 	}
 	hv := append([]byte{magicGUID}, guid[:]...)
 	if p.plan.schemaType() == TypeProtobuf {
@@ -271,12 +273,42 @@ func (s *Serializer) lookup(ctx context.Context, topic, subject string, info reg
 			return nil, "", err
 		}
 	}
+	if conf.SchemaIDInHeader && meta.GUID == "" {
+		if err := s.lookupGUID(ctx, subject, &meta); err != nil {
+			return nil, "", err
+		}
+	}
 	if s.guarded() {
 		if err := s.checkDowngrade(ctx, subject, &meta); err != nil {
 			return nil, "", err
 		}
 	}
 	return &meta, subject, nil
+}
+
+// lookupGUID fills in the GUID of meta, a schema chosen by id (whose
+// answer, GET /schemas/ids/{id}, carries none) or registered by a registry
+// that did not send it back: the subject's version with that content
+// carries it (POST /subjects/{s}, as Confluent's serializers ask after
+// GetBySubjectAndID). A registry older than Confluent Platform 8 gives no
+// GUID at all; the header cannot then be written (ErrNoSchemaGUID).
+func (s *Serializer) lookupGUID(ctx context.Context, subject string, meta *registry.SubjectSchema) error {
+	content := registry.Schema{SchemaType: meta.SchemaType, Schema: meta.Schema.Schema, References: meta.References}
+	found, err := s.registry.Lookup(ctx, subject, content, s.conf.NormalizeSchemas)
+	if err != nil {
+		return registryErr(err, fmt.Sprintf("GUID of schema id %d under subject %s", meta.ID, subject))
+	}
+	if found.ID != meta.ID {
+		return fmt.Errorf("%w: subject %s has schema id %d's content as id %d", ErrNoSchemaGUID, subject, meta.ID, found.ID)
+	}
+	if found.GUID == "" {
+		return fmt.Errorf("%w: subject %s, schema id %d: the registry gives schemas no GUID", ErrNoSchemaGUID, subject, meta.ID)
+	}
+	meta.GUID = found.GUID
+	if meta.Version == 0 {
+		meta.Version = found.Version
+	}
+	return nil
 }
 
 // guarded reports whether the downgrade guard runs (the default).

@@ -30,6 +30,7 @@ var (
 	ErrInvalidCiphertext       = tagseal.ErrInvalidCiphertext
 	ErrDecryptionFailed        = tagseal.ErrDecryptionFailed
 	ErrRegistry                = tagseal.ErrRegistry
+	ErrNoSchemaGUID            = tagseal.ErrNoSchemaGUID
 )
 
 // Types of the engine, re-exported.
