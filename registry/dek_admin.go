@@ -72,18 +72,9 @@ func (c *HTTPClient) RewrapDEK(ctx context.Context, kek string, d DEK) (DEK, err
 // material (the registry would rewrap it with its own KMS access)
 // [ErrInvalid], since Memory holds no KMS credentials.
 func (m *Memory) RewrapDEK(ctx context.Context, kek string, d DEK) (DEK, error) {
-	if err := m.begin(ctx); err != nil {
-		return DEK{}, err
-	}
-	id, err := dekKey(kek, d.Subject, d.Algorithm)
+	id, err := m.beginDEKWrite(ctx, kek, &d)
 	if err != nil {
 		return DEK{}, err
-	}
-	if d.Version < 0 {
-		return DEK{}, invalidVersion(fmt.Sprint(d.Version))
-	}
-	if d.Version == 0 {
-		d.Version = 1
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

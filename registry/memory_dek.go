@@ -226,6 +226,26 @@ func (m *Memory) DEK(ctx context.Context, kek, subject, algorithm string, versio
 	return cloneDEK(found), nil
 }
 
+// beginDEKWrite starts a DEK create or rewrap: the registry's fault
+// injection, the DEK's identity, and its version (0 means 1, negative is
+// invalid).
+func (m *Memory) beginDEKWrite(ctx context.Context, kek string, d *DEK) (dekID, error) {
+	if err := m.begin(ctx); err != nil {
+		return dekID{}, err
+	}
+	id, err := dekKey(kek, d.Subject, d.Algorithm)
+	if err != nil {
+		return dekID{}, err
+	}
+	if d.Version < 0 {
+		return dekID{}, invalidVersion(strconv.Itoa(d.Version))
+	}
+	if d.Version == 0 {
+		d.Version = 1
+	}
+	return id, nil
+}
+
 func dekKey(kek, subject, algorithm string) (dekID, error) {
 	if err := checkKeyName(kek); err != nil {
 		return dekID{}, err
@@ -246,18 +266,9 @@ func dekKey(kek, subject, algorithm string) (dekID, error) {
 // the same material undeletes it; any other existing version is
 // [ErrConflict] (error code 40971).
 func (m *Memory) CreateDEK(ctx context.Context, kek string, d DEK) (DEK, error) {
-	if err := m.begin(ctx); err != nil {
-		return DEK{}, err
-	}
-	id, err := dekKey(kek, d.Subject, d.Algorithm)
+	id, err := m.beginDEKWrite(ctx, kek, &d)
 	if err != nil {
 		return DEK{}, err
-	}
-	if d.Version < 0 {
-		return DEK{}, invalidVersion(strconv.Itoa(d.Version))
-	}
-	if d.Version == 0 {
-		d.Version = 1
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -7,16 +7,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/hashicorp/vault/api"
 
 	"github.com/tagseal/tagseal"
 	"github.com/tagseal/tagseal/internal/dekadmin"
+	"github.com/tagseal/tagseal/internal/vaulttest"
 	"github.com/tagseal/tagseal/registry"
 )
 
@@ -234,24 +231,8 @@ func TestKeysShredAlias(t *testing.T) {
 // The issue's scenario through the CLI against OpenBao: rotate the transit
 // key, `tagseal keys rewrap`, retire version 1: every old record reads.
 func TestKeysRewrapVault(t *testing.T) {
-	addr, token := os.Getenv("TAGSEAL_VAULT_ADDR"), os.Getenv("TAGSEAL_VAULT_TOKEN")
-	if addr == "" || token == "" {
-		t.Skip("TAGSEAL_VAULT_ADDR/TAGSEAL_VAULT_TOKEN not set: run through scripts/with-services.sh (make test) for the real OpenBao server")
-	}
-	cfg := api.DefaultConfig()
-	cfg.Address = addr
-	c, err := api.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetToken(token)
-	if err := c.Sys().Mount("transit", &api.MountInput{Type: "transit"}); err != nil && !strings.Contains(err.Error(), "already in use") {
-		t.Fatal(err)
-	}
-	name := fmt.Sprintf("cli-rewrap-%d", time.Now().UnixNano())
-	if _, err := c.Logical().Write("transit/keys/"+name, nil); err != nil {
-		t.Fatal(err)
-	}
+	c, addr, token := vaulttest.Server(t)
+	name := vaulttest.NewTransitKey(t, c, "cli-rewrap")
 	url := "mem://" + t.Name()
 	mem := embeddedRegistry(url)
 	conf := map[string]string{"token.id": token}

@@ -1,15 +1,13 @@
 package gooracle
 
 import (
-	"os"
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry"
 	_ "github.com/confluentinc/confluent-kafka-go/v2/schemaregistry/rules/encryption/hcvault"
-	"github.com/hashicorp/vault/api"
 
+	"github.com/tagseal/tagseal/internal/vaulttest"
 	_ "github.com/tagseal/tagseal/kms/hcvault"
 	"github.com/tagseal/tagseal/serde"
 )
@@ -17,20 +15,7 @@ import (
 // Both directions with a KEK in OpenBao transit: each side unwraps the DEK
 // the other created.
 func TestHCVaultOracle(t *testing.T) {
-	addr, token := os.Getenv("TAGSEAL_VAULT_ADDR"), os.Getenv("TAGSEAL_VAULT_TOKEN")
-	if addr == "" || token == "" {
-		t.Skip("TAGSEAL_VAULT_ADDR/TAGSEAL_VAULT_TOKEN not set: run through scripts/with-services.sh (make test)")
-	}
-	cfg := api.DefaultConfig()
-	cfg.Address = addr
-	vc, err := api.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vc.SetToken(token)
-	if err := vc.Sys().Mount("transit", &api.MountInput{Type: "transit"}); err != nil && !strings.Contains(err.Error(), "already in use") {
-		t.Fatal(err)
-	}
+	vc, addr, _ := vaulttest.Server(t)
 	for _, dir := range []string{"tagseal-first", "confluent-first"} {
 		t.Run(dir, func(t *testing.T) {
 			key := "oracle-" + dir

@@ -4,16 +4,14 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"fmt"
-	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/hashicorp/vault/api"
 
 	"github.com/tagseal/tagseal"
 	"github.com/tagseal/tagseal/internal/dekadmin"
+	"github.com/tagseal/tagseal/internal/vaulttest"
 	"github.com/tagseal/tagseal/kms"
 	_ "github.com/tagseal/tagseal/kms/hcvault"
 	"github.com/tagseal/tagseal/registry"
@@ -24,24 +22,8 @@ import (
 // client, the key's name and the rule params naming it.
 func transitKey(t *testing.T, what string) (*api.Client, string, map[string]string) {
 	t.Helper()
-	addr, token := os.Getenv("TAGSEAL_VAULT_ADDR"), os.Getenv("TAGSEAL_VAULT_TOKEN")
-	if addr == "" || token == "" {
-		t.Skip("TAGSEAL_VAULT_ADDR/TAGSEAL_VAULT_TOKEN not set: run through scripts/with-services.sh (make test) for the real OpenBao server")
-	}
-	cfg := api.DefaultConfig()
-	cfg.Address = addr
-	c, err := api.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetToken(token)
-	if err := c.Sys().Mount("transit", &api.MountInput{Type: "transit"}); err != nil && !strings.Contains(err.Error(), "already in use") {
-		t.Fatal(err)
-	}
-	name := fmt.Sprintf("dekadmin-%s-%d", what, time.Now().UnixNano())
-	if _, err := c.Logical().Write("transit/keys/"+name, nil); err != nil {
-		t.Fatal(err)
-	}
+	c, addr, _ := vaulttest.Server(t)
+	name := vaulttest.NewTransitKey(t, c, "dekadmin-"+what)
 	return c, name, map[string]string{tagseal.ParamKMSType: "hcvault", tagseal.ParamKMSKeyID: addr + "/transit/keys/" + name,
 		tagseal.ParamDEKExpiryDays: "30"}
 }

@@ -2,52 +2,28 @@ package hcvault_test
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/hashicorp/vault/api"
+
+	"github.com/tagseal/tagseal/internal/vaulttest"
 )
 
-// vault returns a root client for the OpenBao server that the README test
-// command starts, or skips when run outside it.
-func vault(t *testing.T) (*api.Client, string, string) {
-	t.Helper()
-	addr, token := os.Getenv("TAGSEAL_VAULT_ADDR"), os.Getenv("TAGSEAL_VAULT_TOKEN")
-	if addr == "" || token == "" {
-		t.Skip("TAGSEAL_VAULT_ADDR/TAGSEAL_VAULT_TOKEN not set: run through scripts/with-services.sh (make test) for the real OpenBao server")
-	}
-	cfg := api.DefaultConfig()
-	cfg.Address = addr
-	c, err := api.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetToken(token)
-	if err := c.Sys().Mount("transit", &api.MountInput{Type: "transit"}); err != nil && !strings.Contains(err.Error(), "already in use") {
-		t.Fatal(err)
-	}
-	return c, addr, token
-}
+// vault returns a root client for the test OpenBao server, its address and
+// root token (vaulttest.Server).
+func vault(t *testing.T) (*api.Client, string, string) { return vaulttest.Server(t) }
 
 var keySeq atomic.Int64
 
 // newKey creates a transit key with a unique name and returns it.
-func newKey(t *testing.T, c *api.Client) string {
-	t.Helper()
-	name := fmt.Sprintf("tagseal-%s-%d", strings.NewReplacer("/", "-", " ", "-").Replace(t.Name()), keySeq.Add(1))
-	if _, err := c.Logical().Write("transit/keys/"+name, map[string]any{}); err != nil {
-		t.Fatal(err)
-	}
-	return name
-}
+func newKey(t *testing.T, c *api.Client) string { return vaulttest.NewTransitKey(t, c, "tagseal") }
 
 // keyID is the Confluent kms key id of a transit key on addr.
 func keyID(addr, name string) string {
