@@ -271,7 +271,24 @@ func confluentRead(t *testing.T, broker, topic string, n int) []person {
 	if err != nil {
 		t.Fatal(err)
 	}
-	consumer, err := kafka.NewConsumer(&kafka.ConfigMap{"bootstrap.servers": broker, "group.id": "csfle-" + topic, "auto.offset.reset": "earliest"})
+	out := confluentConsume(t, broker, topic, "csfle-"+topic, n, func(value []byte) person {
+		var p person
+		if err := de.DeserializeInto(topic, value, &p); err != nil {
+			t.Fatalf("Confluent's CSFLE deserializer: %v", err)
+		}
+		return p
+	})
+	if len(out) != n {
+		t.Fatalf("Confluent Go read %d of %d records", len(out), n)
+	}
+	return out
+}
+
+// confluentConsume reads up to n records of topic from addr with a
+// confluent-kafka-go consumer in group, decoding each value, for at most 60 s.
+func confluentConsume(t *testing.T, addr, topic, group string, n int, decode func([]byte) person) []person {
+	t.Helper()
+	consumer, err := kafka.NewConsumer(&kafka.ConfigMap{"bootstrap.servers": addr, "group.id": group, "auto.offset.reset": "earliest"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,16 +301,12 @@ func confluentRead(t *testing.T, broker, topic string, n int) []person {
 	for len(out) < n && time.Now().Before(deadline) {
 		msg, err := consumer.ReadMessage(time.Second)
 		if err != nil {
+			if ke, ok := err.(kafka.Error); ok && ke.Code() != kafka.ErrTimedOut {
+				t.Logf("consumer: %v", err)
+			}
 			continue
 		}
-		var p person
-		if err := de.DeserializeInto(topic, msg.Value, &p); err != nil {
-			t.Fatalf("Confluent's CSFLE deserializer: %v", err)
-		}
-		out = append(out, p)
-	}
-	if len(out) != n {
-		t.Fatalf("Confluent Go read %d of %d records", len(out), n)
+		out = append(out, decode(msg.Value))
 	}
 	return out
 }
@@ -467,26 +480,7 @@ func TestProxyClientsCodecs(t *testing.T) {
 // confluentPlainRead consumes with confluent-kafka-go, no serde.
 func confluentPlainRead(t *testing.T, addr, topic string, n int) []person {
 	t.Helper()
-	consumer, err := kafka.NewConsumer(&kafka.ConfigMap{"bootstrap.servers": addr, "group.id": "plain-" + topic, "auto.offset.reset": "earliest"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer consumer.Close()
-	if err := consumer.Subscribe(topic, nil); err != nil {
-		t.Fatal(err)
-	}
-	var out []person
-	deadline := time.Now().Add(60 * time.Second)
-	for len(out) < n && time.Now().Before(deadline) {
-		msg, err := consumer.ReadMessage(time.Second)
-		if err != nil {
-			if ke, ok := err.(kafka.Error); ok && ke.Code() != kafka.ErrTimedOut {
-				t.Logf("consumer: %v", err)
-			}
-			continue
-		}
-		out = append(out, unframe(t, msg.Value))
-	}
+	out := confluentConsume(t, addr, topic, "plain-"+topic, n, func(value []byte) person { return unframe(t, value) })
 	if len(out) != n {
 		t.Fatalf("read %d of %d records through the proxy", len(out), n)
 	}

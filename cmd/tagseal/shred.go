@@ -6,10 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/tagseal/tagseal/internal/dekadmin"
+	"github.com/tagseal/tagseal/registry"
 )
 
 // runShred deletes a KEK or DEK in the DEK Registry. Readers that try to
@@ -20,12 +20,11 @@ import (
 func runShred(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("shred", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	registryURL := fs.String("registry", os.Getenv("SCHEMA_REGISTRY_URL"), "DEK Registry (Schema Registry) URL; env SCHEMA_REGISTRY_URL")
-	userInfo := fs.String("basic-auth", os.Getenv("SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO"), "user:password; env SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO")
+	registryURL, userInfo := registryFlags(fs)
 	kek := fs.String("kek", "", "KEK name (required)")
 	subject := fs.String("subject", "", "delete this subject's DEK instead of the whole KEK")
 	version := fs.Int("version", 0, "with --subject: one DEK version (default: all versions)")
-	algorithm := fs.String("algorithm", "AES256_GCM", "with --subject: the DEK algorithm")
+	algorithm := fs.String("algorithm", registry.DefaultAlgorithm, "with --subject: the DEK algorithm")
 	permanent := fs.Bool("permanent", false, "hard-delete after the soft delete (cannot be undone)")
 	yes := fs.Bool("yes", false, "do not ask for confirmation")
 	fs.Usage = func() {
