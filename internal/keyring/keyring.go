@@ -125,6 +125,12 @@ func ParseRule(r *tags.Rule) *Rule {
 // the 5-byte version prefix.
 func (rk *Rule) rotated() bool { return rk.expiryDays > 0 }
 
+// expiredAt says a DEK created at ts (registry time, ms) is past the rule's
+// expiry at now; never for a rule that does not rotate.
+func (rk *Rule) expiredAt(now time.Time, ts int64) bool {
+	return rk.rotated() && (now.UnixMilli()-ts)/millisPerDay >= int64(rk.expiryDays)
+}
+
 // KEKName, KMSType, KMSKeyID and Algorithm are the rule's key parameters.
 func (rk *Rule) KEKName() string { return rk.kekName }
 
@@ -365,7 +371,7 @@ func (k *Keyring) usable(rk *Rule, e *DEK) bool {
 	if k.ttl > 0 && now.Sub(e.loaded) >= k.ttl {
 		return false
 	}
-	return !rk.rotated() || (now.UnixMilli()-e.ts)/millisPerDay < int64(rk.expiryDays)
+	return !rk.expiredAt(now, e.ts)
 }
 
 // WriteDEK returns the DEK new ciphertexts use: version 1, or with rotation
@@ -435,17 +441,25 @@ func (k *Keyring) keepStale(store func(*DEK), cached *DEK, rk *Rule, subject str
 	return &e
 }
 
+// latestDEK returns the rule's KEK and the subject's latest DEK in the
+// registry; found is false when the subject has none yet.
+func (k *Keyring) latestDEK(ctx context.Context, rk *Rule, subject string) (kek *registry.KEK, dek registry.DEK, found bool, err error) {
+	if kek, err = k.kek(ctx, rk, false); err != nil {
+		return nil, dek, false, err
+	}
+	dek, err = k.dekRegistry.DEK(ctx, rk.kekName, subject, rk.algorithm, 0, false)
+	if err != nil && !errors.Is(err, registry.ErrNotFound) {
+		return nil, dek, false, fmt.Errorf("%w: get DEK: %w", ErrRegistry, err)
+	}
+	return kek, dek, err == nil, nil
+}
+
 func (k *Keyring) loadWriteDEK(ctx context.Context, rk *Rule, subject string) (*DEK, error) {
-	kek, err := k.kek(ctx, rk, false)
+	kek, dek, found, err := k.latestDEK(ctx, rk, subject)
 	if err != nil {
 		return nil, err
 	}
-	dek, err := k.dekRegistry.DEK(ctx, rk.kekName, subject, rk.algorithm, 0, false)
-	found := err == nil
-	if err != nil && !errors.Is(err, registry.ErrNotFound) {
-		return nil, fmt.Errorf("%w: get DEK: %w", ErrRegistry, err)
-	}
-	expired := found && rk.rotated() && (k.now().UnixMilli()-dek.Ts)/millisPerDay >= int64(rk.expiryDays)
+	expired := found && rk.expiredAt(k.now(), dek.Ts)
 	if found && !expired {
 		return k.entryFor(ctx, kek, &dek, nil)
 	}
@@ -923,16 +937,11 @@ func (k *Keyring) retire(rk *Rule, subject string, old *DEK) {
 // latest when another producer already moved past spentVersion (and it is
 // neither expired nor spent here), else a new version registered now.
 func (k *Keyring) loadNextDEK(ctx context.Context, rk *Rule, subject string, spentVersion int) (*DEK, error) {
-	kek, err := k.kek(ctx, rk, false)
+	kek, dek, found, err := k.latestDEK(ctx, rk, subject)
 	if err != nil {
 		return nil, err
 	}
-	dek, err := k.dekRegistry.DEK(ctx, rk.kekName, subject, rk.algorithm, 0, false)
-	found := err == nil
-	if err != nil && !errors.Is(err, registry.ErrNotFound) {
-		return nil, fmt.Errorf("%w: get DEK: %w", ErrRegistry, err)
-	}
-	if found && dek.Version > spentVersion && (k.now().UnixMilli()-dek.Ts)/millisPerDay < int64(rk.expiryDays) {
+	if found && dek.Version > spentVersion && !rk.expiredAt(k.now(), dek.Ts) {
 		k.mu.RLock()
 		u := k.uses[dekKey{rk.kekName, subject, rk.algorithm, dek.Version}]
 		k.mu.RUnlock()
